@@ -1,0 +1,1 @@
+//! moss-runtime

@@ -1,0 +1,2 @@
+//! moss: green threads for blocking-style Rust.
+pub use moss_runtime::*;
