@@ -1,0 +1,442 @@
+//! Green threads: the per-thread record and its state machine, spawn, `Builder`, `JoinHandle`, kill.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use crate::context::Context;
+use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
+use crate::sched;
+use crate::stack::overflow::OverflowInfo;
+use crate::stack::PooledStack;
+use crate::time::Scopes;
+
+/// Where a green thread is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the hub's run queue: set by spawn and by an unpark, cleared when
+    /// the hub switches to it.
+    Ready,
+    /// Executing on the hub's OS thread; exactly one green thread at a time.
+    Running,
+    /// Suspended in [`park::park`] until an unparker, its deadline or a kill
+    /// wakes it; each park has a new generation so stale wake-ups are
+    /// ignored.
+    Parked,
+    /// Its function returned, panicked or was killed; terminal.
+    Done,
+}
+
+/// The hub's record of one green thread.
+pub(crate) struct Green {
+    /// Name, id and stack bounds, readable by the overflow handler.
+    pub(crate) info: OverflowInfo,
+    pub(crate) state: Cell<State>,
+    /// Incremented by every park; an [`Unparker`] is valid for one value.
+    pub(crate) generation: Cell<u64>,
+    /// Why the last park ended; written by whoever woke it.
+    pub(crate) woke: Cell<Wake>,
+    /// An interrupt (kill, elapsed `timeout` scope) not yet delivered.
+    pub(crate) pending: Cell<Option<Interrupt>>,
+    /// What it is parked on, for reports.
+    pub(crate) waiting_on: Cell<&'static str>,
+    /// `moss::timeout` scopes open in this green thread.
+    pub(crate) scopes: Scopes,
+    /// The scope whose deadline bounds the current park, if any.
+    pub(crate) park_scope: Cell<Option<u64>>,
+    /// Whether the current park has a live timer.
+    pub(crate) timer_armed: Cell<bool>,
+    /// Whoever waits in `join`.
+    pub(crate) join_waiter: RefCell<Option<Unparker>>,
+    /// The machine context; `None` once finished.
+    pub(crate) context: RefCell<Option<Context>>,
+    /// Index in the hub's table of live green threads.
+    pub(crate) slot: Cell<usize>,
+}
+
+impl Green {
+    pub(crate) fn new(id: u64, name: Option<String>, stack: &PooledStack) -> Green {
+        let (guard_lo, guard_hi) = stack.guard_range();
+        Green {
+            info: OverflowInfo {
+                guard_lo,
+                guard_hi,
+                stack_size: stack.size(),
+                id,
+                name: name.map(String::into_boxed_str),
+            },
+            state: Cell::new(State::Ready),
+            generation: Cell::new(0),
+            woke: Cell::new(Wake::Ready),
+            pending: Cell::new(None),
+            waiting_on: Cell::new(""),
+            scopes: Scopes::default(),
+            park_scope: Cell::new(None),
+            timer_armed: Cell::new(false),
+            join_waiter: RefCell::new(None),
+            context: RefCell::new(None),
+            slot: Cell::new(usize::MAX),
+        }
+    }
+
+    /// Records an interrupt, a kill taking precedence over an elapsed scope.
+    pub(crate) fn interrupt(&self, interrupt: Interrupt) {
+        if self.pending.get() != Some(Interrupt::Killed) {
+            self.pending.set(Some(interrupt));
+        }
+    }
+}
+
+/// A unique identifier of a green thread, never reused within a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GreenId(NonZeroU64);
+
+impl GreenId {
+    /// The id as a number (1 for the first green thread of the process).
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GreenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A handle to a green thread, like [`std::thread::Thread`].
+///
+/// Obtained from [`current`] or [`JoinHandle::thread`]. Not `Send`: a
+/// green thread belongs to the hub of one OS thread.
+#[derive(Clone)]
+pub struct GreenThread {
+    pub(crate) green: Rc<Green>,
+}
+
+impl GreenThread {
+    /// The green thread's unique id.
+    pub fn id(&self) -> GreenId {
+        GreenId(NonZeroU64::new(self.green.info.id).expect("green thread ids start at 1"))
+    }
+
+    /// The name given with [`Builder::name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.green.info.name.as_deref()
+    }
+}
+
+impl fmt::Debug for GreenThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GreenThread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+/// The running green thread.
+///
+/// # Panics
+/// Outside a green thread (no hub on this OS thread). [`try_current`] is
+/// the non-panicking form.
+pub fn current() -> GreenThread {
+    try_current().expect("moss::current called outside a green thread (use it inside moss::run)")
+}
+
+/// The running green thread, or `None` outside any hub.
+pub fn try_current() -> Option<GreenThread> {
+    sched::current_green().map(|green| GreenThread { green })
+}
+
+/// Why [`JoinHandle::join`] returned no value.
+pub struct JoinError {
+    kind: JoinErrorKind,
+}
+
+enum JoinErrorKind {
+    Panic(Box<dyn Any + Send + 'static>),
+    Killed,
+}
+
+impl JoinError {
+    /// The green thread panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, JoinErrorKind::Panic(_))
+    }
+
+    /// The green thread was killed ([`JoinHandle::kill`], or the root
+    /// returned while it was alive) before it could return.
+    pub fn is_killed(&self) -> bool {
+        matches!(self.kind, JoinErrorKind::Killed)
+    }
+
+    /// The panic payload, to re-raise it with [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    /// If the error is not a panic; see [`JoinError::try_into_panic`].
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .unwrap_or_else(|err| panic!("JoinError::into_panic on {err}"))
+    }
+
+    /// The panic payload, or the error itself if it is not a panic.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.kind {
+            JoinErrorKind::Panic(payload) => Ok(payload),
+            JoinErrorKind::Killed => Err(self),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            JoinErrorKind::Panic(payload) => match panic_message(payload.as_ref()) {
+                Some(message) => write!(f, "green thread panicked: {message}"),
+                None => f.write_str("green thread panicked"),
+            },
+            JoinErrorKind::Killed => f.write_str("green thread was killed"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JoinError({self})")
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(err: JoinError) -> io::Error {
+        io::Error::other(err.to_string())
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// Where a finished green thread leaves its result for [`JoinHandle::join`].
+struct Packet<T> {
+    result: RefCell<Option<Result<T, JoinError>>>,
+}
+
+/// An owned permission to join a green thread (wait for it to finish and
+/// take its value). Dropping it detaches the green thread, which runs on.
+///
+/// Not `Send`: it belongs to the hub that spawned the green thread.
+pub struct JoinHandle<T> {
+    thread: GreenThread,
+    packet: Rc<Packet<T>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the green thread to finish and returns its value, or why
+    /// there is none (it panicked, or was killed).
+    ///
+    /// Parks the calling green thread. If the caller is killed (or its
+    /// `moss::timeout` elapses) while waiting, the caller unwinds and the
+    /// target runs on, detached.
+    ///
+    /// # Panics
+    /// If a green thread joins itself, or on a thread with no hub while the
+    /// target has not finished.
+    pub fn join(self) -> Result<T, JoinError> {
+        loop {
+            if let Some(result) = self.packet.result.borrow_mut().take() {
+                return result;
+            }
+            if sched::current_green().is_some_and(|me| Rc::ptr_eq(&me, &self.thread.green)) {
+                panic!("moss: a green thread cannot join itself");
+            }
+            assert!(
+                sched::current_green().is_some(),
+                "moss: JoinHandle::join called outside a green thread"
+            );
+            park::park_native("join", None, |unparker| {
+                *self.thread.green.join_waiter.borrow_mut() = Some(unparker);
+            });
+        }
+    }
+
+    /// Kills the green thread: it unwinds (running its destructors) at its
+    /// next blocking point, at once if it is parked now, and [`join`]
+    /// reports [`JoinError::is_killed`]. A green thread that has not started
+    /// never runs. No effect on a finished green thread.
+    ///
+    /// Inside a foreign (C) call made cooperative by the patch layer, the
+    /// kill surfaces as an error (`ECANCELED`) and the unwind happens at the
+    /// next Rust-native blocking point, after the C frames have returned.
+    ///
+    /// [`join`]: JoinHandle::join
+    pub fn kill(&self) {
+        kill(&self.thread.green);
+    }
+
+    /// Whether the green thread has finished (returned, panicked or was
+    /// killed). Does not block.
+    pub fn is_finished(&self) -> bool {
+        self.thread.green.state.get() == State::Done
+    }
+
+    /// The green thread's handle.
+    pub fn thread(&self) -> &GreenThread {
+        &self.thread
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("thread", &self.thread)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Kills `green` (see [`JoinHandle::kill`]).
+pub(crate) fn kill(green: &Rc<Green>) {
+    match green.state.get() {
+        State::Done => {}
+        State::Parked => {
+            green.interrupt(Interrupt::Killed);
+            park::wake(green, Wake::Interrupted);
+        }
+        State::Ready | State::Running => green.interrupt(Interrupt::Killed),
+    }
+}
+
+/// A green thread factory with configuration, like [`std::thread::Builder`].
+///
+/// # Examples
+/// ```
+/// let value = moss::run(|| {
+///     let handle = moss::Builder::new()
+///         .name("worker".into())
+///         .stack_size(64 * 1024)
+///         .spawn(|| moss::current().name().map(str::to_owned))
+///         .expect("a stack is available");
+///     handle.join().unwrap()
+/// });
+/// assert_eq!(value.as_deref(), Some("worker"));
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a Builder does nothing until spawn is called"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the hub's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the green thread (shown by [`GreenThread::name`], in overflow
+    /// and deadlock reports).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Usable stack bytes (rounded up to whole pages). Only touched pages
+    /// cost memory; the default is the hub's (see `HubBuilder::stack_size`).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns `f` as a new green thread on the current hub.
+    ///
+    /// # Errors
+    /// `ErrorKind::OutOfMemory` when no stack can be had (the hub's
+    /// `max_stacks`, the address space, or `vm.max_map_count` with
+    /// `mprotect` guards); `ErrorKind::Other` outside a hub.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let sched = sched::current().ok_or_else(|| {
+            io::Error::other("moss::Builder::spawn called outside a hub (call it inside moss::run)")
+        })?;
+        let packet = Rc::new(Packet {
+            result: RefCell::new(None),
+        });
+        let their_packet = Rc::clone(&packet);
+        let body = move || {
+            let result = run_body(f);
+            *their_packet.result.borrow_mut() = Some(result);
+        };
+        let green = sched.spawn(self.name, self.stack_size, |stack| {
+            Context::new(stack, body)
+        })?;
+        Ok(JoinHandle {
+            thread: GreenThread { green },
+            packet,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// Runs a green thread's function, turning panics and kills into values.
+/// A green thread killed before it started never calls `f`.
+pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
+    let me = sched::current_green().expect("a green thread body runs inside a hub");
+    if me.pending.get() == Some(Interrupt::Killed) {
+        drop(f);
+        return Err(JoinError {
+            kind: JoinErrorKind::Killed,
+        });
+    }
+    drop(me);
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        if payload.is::<KillSignal>() {
+            JoinError {
+                kind: JoinErrorKind::Killed,
+            }
+        } else {
+            JoinError {
+                kind: JoinErrorKind::Panic(payload),
+            }
+        }
+    })
+}
+
+/// Spawns a new green thread on the current hub, like [`std::thread::spawn`].
+///
+/// `f` needs no `Send` bound: green threads never leave their hub's OS
+/// thread. The green thread starts when the spawner next blocks or yields.
+///
+/// # Panics
+/// Outside a hub, or when no stack can be had; [`Builder::spawn`] returns
+/// those as errors instead.
+///
+/// # Examples
+/// ```
+/// let sum = moss::run(|| {
+///     let handles: Vec<_> = (1..=10).map(|i| moss::spawn(move || i * i)).collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+/// });
+/// assert_eq!(sum, 385);
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|err| panic!("moss::spawn failed: {err}"))
+}

@@ -1,0 +1,343 @@
+//! I/O readiness: the hub's reactor on mio (epoll/kqueue) and [`Registration`], the readiness wait of one file descriptor.
+//!
+//! A file descriptor is registered once, edge-triggered, for both
+//! directions. A green thread that gets `WouldBlock` parks on the
+//! descriptor's wait list for that direction; the reactor wakes the list
+//! when an edge arrives. [`Registration::do_io`] is the one choke point
+//! every green socket operation goes through: try, park on `WouldBlock`
+//! with the deadline, retry.
+//!
+//! Because the hub is single-threaded, no readiness edge can slip between
+//! an operation's `WouldBlock` and the park that follows it: events are
+//! only processed while the green thread is parked.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::SegQueue;
+use mio::unix::SourceFd;
+use mio::{Events, Poll, Token};
+use slab::Slab;
+
+use crate::park::{self, Interrupt, WaitList, Wake};
+use crate::sched;
+
+/// The token reserved for cross-thread wake-ups of the hub.
+pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// Which readiness a green thread waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Readable (or closed for reading, or an error).
+    Readable,
+    /// Writable (or closed for writing, or an error).
+    Writable,
+}
+
+/// The hub's reactor.
+pub(crate) struct Reactor {
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    entries: RefCell<Slab<Entry>>,
+    shared: Arc<Shared>,
+    /// Green threads parked on readiness right now.
+    waiting: Cell<usize>,
+}
+
+/// The part of the reactor other threads may touch.
+struct Shared {
+    registry: mio::Registry,
+    /// Entries whose registration was dropped on another thread.
+    orphans: SegQueue<usize>,
+    /// Identifies the hub (unique per process).
+    hub: u64,
+    /// Woken by other threads through [`WAKE_TOKEN`].
+    waker: mio::Waker,
+}
+
+#[derive(Default)]
+struct Entry {
+    readers: WaitList,
+    writers: WaitList,
+    generation: u32,
+}
+
+fn token(index: usize, generation: u32) -> Token {
+    Token(index | (generation as usize) << 32)
+}
+
+fn split(token: Token) -> (usize, u32) {
+    (token.0 & 0xffff_ffff, (token.0 >> 32) as u32)
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT_HUB: AtomicU64 = AtomicU64::new(1);
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
+        Ok(Reactor {
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            entries: RefCell::new(Slab::new()),
+            shared: Arc::new(Shared {
+                registry,
+                orphans: SegQueue::new(),
+                hub: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
+                waker,
+            }),
+            waiting: Cell::new(0),
+        })
+    }
+
+    /// Green threads parked on readiness.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.get()
+    }
+
+    /// Wakes this hub's poll from any thread.
+    #[allow(dead_code)]
+    pub(crate) fn wake_from_afar(&self) -> io::Result<()> {
+        self.shared.waker.wake()
+    }
+
+    /// Waits for readiness events (at most `timeout`; `None` waits
+    /// indefinitely) and wakes the green threads that wait for them.
+    /// Returns whether the cross-thread waker fired.
+    pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        while let Some(index) = self.shared.orphans.pop() {
+            self.remove(index);
+        }
+        let mut events = self.events.borrow_mut();
+        if let Err(err) = self.poll.borrow_mut().poll(&mut events, timeout) {
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        let mut remote = false;
+        let mut entries = self.entries.borrow_mut();
+        for event in events.iter() {
+            if event.token() == WAKE_TOKEN {
+                remote = true;
+                continue;
+            }
+            let (index, generation) = split(event.token());
+            let Some(entry) = entries
+                .get_mut(index)
+                .filter(|entry| entry.generation == generation)
+            else {
+                continue;
+            };
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                entry.readers.wake_all();
+            }
+            if event.is_writable() || event.is_write_closed() || event.is_error() {
+                entry.writers.wake_all();
+            }
+        }
+        Ok(remote)
+    }
+
+    /// Forgets an entry, waking whoever still waits on it.
+    fn remove(&self, index: usize) {
+        let entry = self.entries.borrow_mut().try_remove(index);
+        if let Some(mut entry) = entry {
+            entry.readers.wake_all();
+            entry.writers.wake_all();
+        }
+    }
+}
+
+/// The readiness registration of one file descriptor with the current
+/// hub; the building block of green sockets.
+///
+/// The descriptor must be in non-blocking mode and must outlive the
+/// registration (drop the registration first: it deregisters from epoll,
+/// which must happen before the descriptor is closed).
+///
+/// `Send` and `Sync`: it may be dropped on any thread. Waiting works only
+/// on the hub it was registered with.
+///
+/// # Examples
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use moss::io::{Interest, Registration};
+///
+/// moss::run(|| {
+///     let (mut a, mut b) = UnixStream::pair().unwrap();
+///     b.set_nonblocking(true).unwrap();
+///     let registration = Registration::new(b.as_raw_fd()).unwrap();
+///     let writer = moss::spawn(move || a.write_all(b"ping").unwrap());
+///     let mut buf = [0; 4];
+///     let n = registration.do_io(Interest::Readable, None, || b.read(&mut buf)).unwrap();
+///     assert_eq!(&buf[..n], b"ping");
+///     writer.join().unwrap();
+/// });
+/// ```
+pub struct Registration {
+    fd: RawFd,
+    index: usize,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .field("hub", &self.shared.hub)
+            .finish()
+    }
+}
+
+impl Registration {
+    /// Registers `fd` (non-blocking) with the current hub.
+    ///
+    /// # Errors
+    /// Outside a hub (`ErrorKind::Other`), or what `epoll_ctl` reports.
+    pub fn new(fd: RawFd) -> io::Result<Registration> {
+        let sched =
+            sched::current().ok_or_else(|| io::Error::other("moss: no hub on this thread"))?;
+        let reactor = &sched.reactor;
+        let mut entries = reactor.entries.borrow_mut();
+        let slot = entries.vacant_entry();
+        let index = slot.key();
+        let generation = GENERATION.with(|g| {
+            let next = g.get().wrapping_add(1);
+            g.set(next);
+            next
+        });
+        reactor.shared.registry.register(
+            &mut SourceFd(&fd),
+            token(index, generation),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )?;
+        slot.insert(Entry {
+            generation,
+            ..Entry::default()
+        });
+        Ok(Registration {
+            fd,
+            index,
+            shared: Arc::clone(&reactor.shared),
+        })
+    }
+
+    /// The registered descriptor.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Parks until the descriptor may be ready for `interest`. Spurious
+    /// wake-ups are possible: retry the operation.
+    ///
+    /// # Errors
+    /// `ErrorKind::TimedOut` when `deadline` passes first. A kill or an
+    /// elapsed `moss::timeout` unwinds the green thread.
+    pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        match self.park(interest, deadline, true)? {
+            Ok(Wake::Ready) => Ok(()),
+            Ok(Wake::TimedOut) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+            Ok(Wake::Interrupted) | Err(_) => Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "green thread interrupted",
+            )),
+        }
+    }
+
+    /// [`Registration::wait`] for foreign (C) frames: an interrupt is
+    /// returned, not unwound, and stays pending for the next Rust-native
+    /// blocking point.
+    ///
+    /// # Errors
+    /// When called on another hub than the registration's.
+    pub fn wait_foreign(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> io::Result<Result<Wake, Interrupt>> {
+        self.park(interest, deadline, false)
+    }
+
+    fn park(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        native: bool,
+    ) -> io::Result<Result<Wake, Interrupt>> {
+        let sched =
+            sched::current().ok_or_else(|| io::Error::other("moss: no hub on this thread"))?;
+        let reactor = &sched.reactor;
+        if reactor.shared.hub != self.shared.hub {
+            return Err(io::Error::other(
+                "moss: this descriptor is registered with another hub",
+            ));
+        }
+        let what = match interest {
+            Interest::Readable => "readable",
+            Interest::Writable => "writable",
+        };
+        let register = |unparker| {
+            let mut entries = reactor.entries.borrow_mut();
+            if let Some(entry) = entries.get_mut(self.index) {
+                match interest {
+                    Interest::Readable => entry.readers.push(unparker),
+                    Interest::Writable => entry.writers.push(unparker),
+                }
+            }
+        };
+        reactor.waiting.set(reactor.waiting.get() + 1);
+        let result = if native {
+            Ok(park::park_native(what, deadline, register))
+        } else {
+            park::park(what, deadline, register)
+        };
+        reactor.waiting.set(reactor.waiting.get() - 1);
+        Ok(result)
+    }
+
+    /// Runs `op` until it stops returning `WouldBlock`, parking for
+    /// `interest` in between: the choke point of every green socket call.
+    /// `EINTR` is retried.
+    ///
+    /// # Errors
+    /// `op`'s error, or `ErrorKind::TimedOut` when `deadline` passes.
+    pub fn do_io<R>(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            match op() {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(interest, deadline)?
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result,
+            }
+        }
+    }
+}
+
+thread_local! {
+    static GENERATION: Cell<u32> = const { Cell::new(0) };
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // Deregister before the caller closes the descriptor: epoll keeps
+        // reporting a closed fd that has live duplicates, and cannot remove
+        // it afterwards.
+        let _ = self.shared.registry.deregister(&mut SourceFd(&self.fd));
+        match sched::current().filter(|sched| sched.reactor.shared.hub == self.shared.hub) {
+            Some(sched) => sched.reactor.remove(self.index),
+            None => self.shared.orphans.push(self.index),
+        }
+    }
+}

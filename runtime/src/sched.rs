@@ -1,0 +1,240 @@
+//! The scheduler state of one hub (run queue, running green thread, tables, counters) and its thread-local home.
+//!
+//! Everything here is hub-local and single-threaded (`Rc`, `Cell`,
+//! `RefCell`); no borrow is ever held across a switch. The event loop that
+//! drives it lives in `hub.rs`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+
+use slab::Slab;
+
+use crate::context::Context;
+use crate::green::{Green, State};
+use crate::io::Reactor;
+use crate::stack::{overflow, PooledStack, StackBudget, StackPool};
+use crate::stats::Counters;
+use crate::time::Timers;
+
+thread_local! {
+    /// The hub running on this OS thread, if any.
+    static CURRENT: RefCell<Option<Rc<Scheduler>>> = const { RefCell::new(None) };
+}
+
+/// The hub on this OS thread.
+pub(crate) fn current() -> Option<Rc<Scheduler>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// The green thread running on this OS thread.
+pub(crate) fn current_green() -> Option<Rc<Green>> {
+    CURRENT.with(|current| current.borrow().as_ref().and_then(|sched| sched.running()))
+}
+
+/// Installs `sched` as this thread's hub; `false` if one is installed.
+pub(crate) fn install(sched: Rc<Scheduler>) -> bool {
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if current.is_some() {
+            return false;
+        }
+        *current = Some(sched);
+        true
+    })
+}
+
+/// Removes this thread's hub.
+pub(crate) fn uninstall() -> Option<Rc<Scheduler>> {
+    CURRENT.with(|current| current.borrow_mut().take())
+}
+
+/// Settings fixed when a hub starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) stack_size: usize,
+    pub(crate) root_stack_size: usize,
+    pub(crate) max_stacks: Option<usize>,
+}
+
+/// The state of one hub.
+pub(crate) struct Scheduler {
+    /// Green threads ready to run, in order.
+    ready: RefCell<VecDeque<Rc<Green>>>,
+    /// The green thread running now.
+    running: RefCell<Option<Rc<Green>>>,
+    /// Every green thread that has not finished, by slot.
+    greens: RefCell<Slab<Rc<Green>>>,
+    pub(crate) timers: Timers,
+    pub(crate) reactor: Reactor,
+    pools: RefCell<Vec<StackPool>>,
+    pub(crate) budget: Rc<StackBudget>,
+    pub(crate) config: Config,
+    pub(crate) counters: Counters,
+}
+
+impl Scheduler {
+    pub(crate) fn new(config: Config) -> io::Result<Scheduler> {
+        let budget = StackBudget::new(config.max_stacks);
+        let default_pool = StackPool::new(config.stack_size, Rc::clone(&budget));
+        Ok(Scheduler {
+            ready: RefCell::new(VecDeque::new()),
+            running: RefCell::new(None),
+            greens: RefCell::new(Slab::new()),
+            timers: Timers::default(),
+            reactor: Reactor::new()?,
+            pools: RefCell::new(vec![default_pool]),
+            budget,
+            config,
+            counters: Counters::default(),
+        })
+    }
+
+    /// The running green thread.
+    pub(crate) fn running(&self) -> Option<Rc<Green>> {
+        self.running.borrow().clone()
+    }
+
+    /// Queues a green thread to run.
+    pub(crate) fn make_ready(&self, green: Rc<Green>) {
+        self.ready.borrow_mut().push_back(green);
+    }
+
+    /// Marks the running green thread as yielding: the hub queues it again
+    /// when it suspends.
+    pub(crate) fn yield_running(&self) {
+        if let Some(green) = self.running.borrow().as_ref() {
+            green.state.set(State::Ready);
+        }
+    }
+
+    /// Whether any green thread is ready to run.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    /// Green threads alive (spawned and not finished).
+    pub(crate) fn alive(&self) -> usize {
+        self.greens.borrow().len()
+    }
+
+    /// Every live green thread (a snapshot).
+    pub(crate) fn live_greens(&self) -> Vec<Rc<Green>> {
+        self.greens
+            .borrow()
+            .iter()
+            .map(|(_, green)| Rc::clone(green))
+            .collect()
+    }
+
+    /// Takes a stack of at least `size` usable bytes.
+    fn take_stack(&self, size: usize) -> io::Result<PooledStack> {
+        let mut pools = self.pools.borrow_mut();
+        let page = crate::sys::page_size();
+        let wanted = size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page;
+        if let Some(pool) = pools.iter().find(|pool| pool.stack_size() == wanted) {
+            return pool.take();
+        }
+        let pool = StackPool::new(wanted, Rc::clone(&self.budget));
+        let stack = pool.take();
+        pools.push(pool);
+        stack
+    }
+
+    /// Creates a green thread whose context `make` builds on a fresh
+    /// stack, and queues it.
+    pub(crate) fn spawn(
+        &self,
+        name: Option<String>,
+        stack_size: Option<usize>,
+        make: impl FnOnce(PooledStack) -> Context,
+    ) -> io::Result<Rc<Green>> {
+        let stack = self.take_stack(stack_size.unwrap_or(self.config.stack_size))?;
+        let id = self.counters.next_id();
+        let green = Rc::new(Green::new(id, name, &stack));
+        *green.context.borrow_mut() = Some(make(stack));
+        green
+            .slot
+            .set(self.greens.borrow_mut().insert(Rc::clone(&green)));
+        self.counters.spawned.set(self.counters.spawned.get() + 1);
+        self.make_ready(Rc::clone(&green));
+        Ok(green)
+    }
+
+    /// Takes a stack for the root green thread.
+    pub(crate) fn root_stack(&self) -> io::Result<PooledStack> {
+        self.take_stack(self.config.root_stack_size)
+    }
+
+    /// Registers an already-built green thread (the root) and queues it.
+    pub(crate) fn adopt(&self, green: &Rc<Green>) {
+        green
+            .slot
+            .set(self.greens.borrow_mut().insert(Rc::clone(green)));
+        self.counters.spawned.set(self.counters.spawned.get() + 1);
+        self.make_ready(Rc::clone(green));
+    }
+
+    /// Runs the green threads that are ready now (not those they make
+    /// ready); returns how many ran.
+    pub(crate) fn run_ready(&self) -> usize {
+        let batch = self.ready.borrow().len();
+        for ran in 0..batch {
+            let Some(green) = self.ready.borrow_mut().pop_front() else {
+                return ran;
+            };
+            self.switch_to(green);
+        }
+        batch
+    }
+
+    /// Resumes one green thread until it suspends or finishes.
+    fn switch_to(&self, green: Rc<Green>) {
+        if green.state.get() == State::Done {
+            return;
+        }
+        green.state.set(State::Running);
+        overflow::set_running(&green.info);
+        *self.running.borrow_mut() = Some(Rc::clone(&green));
+        let finished = green
+            .context
+            .borrow_mut()
+            .as_mut()
+            .expect("a green thread that is not done has a context")
+            .resume();
+        *self.running.borrow_mut() = None;
+        overflow::set_running(std::ptr::null());
+        self.counters.switches.set(self.counters.switches.get() + 1);
+        if finished {
+            self.finish(&green);
+        } else if green.state.get() == State::Ready {
+            self.make_ready(green);
+        }
+    }
+
+    /// Retires a green thread whose function has returned.
+    fn finish(&self, green: &Rc<Green>) {
+        green.state.set(State::Done);
+        if let Some(context) = green.context.borrow_mut().take() {
+            drop(context.into_stack());
+        }
+        self.greens.borrow_mut().try_remove(green.slot.get());
+        if let Some(joiner) = green.join_waiter.borrow_mut().take() {
+            joiner.unpark();
+        }
+    }
+
+    /// Drops every remaining context, force-unwinding green threads that
+    /// never finished; used only when the hub is torn down abnormally.
+    pub(crate) fn abandon_all(&self) {
+        self.budget.shut_down();
+        let greens: Vec<_> = self.greens.borrow_mut().drain().collect();
+        self.ready.borrow_mut().clear();
+        for green in greens {
+            green.state.set(State::Done);
+            let context = green.context.borrow_mut().take();
+            drop(context);
+        }
+    }
+}

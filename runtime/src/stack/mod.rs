@@ -1,0 +1,321 @@
+//! Guard-paged, pooled coroutine stacks carved from large mmap slabs.
+//!
+//! ```text
+//!  slab (one mmap, MAP_NORESERVE)
+//!  ┌───────┬──────────────────┬───────┬──────────────────┬─────
+//!  │ guard │ stack 0  ←grows  │ guard │ stack 1  ←grows  │ ...
+//!  └───────┴──────────────────┴───────┴──────────────────┴─────
+//!  ^limit(0)                  ^base(0)
+//! ```
+//!
+//! Each slot is one guard page followed by the usable stack; the stack grows
+//! down from the slot's top towards its guard. Guards are installed with
+//! `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13), which keeps the whole slab
+//! one memory mapping (VMA), so a process can hold a million stacks under
+//! the default `vm.max_map_count` of 65530. Where the kernel refuses it,
+//! guards fall back to `mprotect`, which splits the mapping twice per stack;
+//! the pool then computes how many stacks the map count allows, logs that
+//! limit once, and refuses further stacks with an error instead of letting
+//! the process run out of mappings.
+//!
+//! Untouched pages cost no memory: a parked green thread's stack is one
+//! resident page plus what it has used. Freed stacks go to a LIFO free list
+//! (hot stacks are reused first); past [`HOT_STACKS`] free stacks, released
+//! ones hand their pages back to the kernel.
+
+pub(crate) mod overflow;
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+
+use corosensei::stack::{Stack, StackPointer};
+
+use crate::sys::{self, GuardKind, Mapping};
+
+/// Free stacks kept with their pages resident; beyond this, released stacks
+/// are discarded (`MADV_DONTNEED`) before they go back to the free list.
+const HOT_STACKS: usize = 256;
+
+/// Slots in the largest slab; slabs grow from 16 slots by doubling.
+const MAX_SLAB_SLOTS: usize = 4096;
+
+/// Mappings left for the rest of the process when guards use `mprotect`.
+const MAP_HEADROOM: usize = 1024;
+
+/// How many stacks may exist at once, shared by every size class of a hub.
+#[derive(Debug)]
+pub(crate) struct StackBudget {
+    in_use: Cell<usize>,
+    /// The configured cap (`HubBuilder::max_stacks`), if any.
+    configured: Option<usize>,
+    /// The cap imposed by `vm.max_map_count` once guards fall back to
+    /// `mprotect`.
+    map_limit: Cell<Option<usize>>,
+    /// Set while the hub tears down: released stacks are not discarded.
+    shutting_down: Cell<bool>,
+}
+
+impl StackBudget {
+    /// A budget with an optional configured cap.
+    pub(crate) fn new(configured: Option<usize>) -> Rc<StackBudget> {
+        Rc::new(StackBudget {
+            in_use: Cell::new(0),
+            configured,
+            map_limit: Cell::new(None),
+            shutting_down: Cell::new(false),
+        })
+    }
+
+    /// Stacks handed out and not yet returned.
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use.get()
+    }
+
+    /// Marks the hub as tearing down.
+    pub(crate) fn shut_down(&self) {
+        self.shutting_down.set(true);
+    }
+
+    fn check(&self) -> io::Result<()> {
+        let in_use = self.in_use.get();
+        if let Some(max) = self.configured {
+            if in_use >= max {
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "no stack for a new green thread: {in_use} in use, the hub's limit is {max} \
+                         (raise it with Hub::builder().max_stacks)"
+                    ),
+                ));
+            }
+        }
+        if let Some(max) = self.map_limit.get() {
+            if in_use >= max {
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "no stack for a new green thread: {in_use} in use, and with mprotect guard pages \
+                         vm.max_map_count allows about {max} (needs Linux >= 6.13 for MADV_GUARD_INSTALL, \
+                         or a larger vm.max_map_count)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A pool of stacks of one size.
+#[derive(Debug, Clone)]
+pub(crate) struct StackPool {
+    inner: Rc<PoolInner>,
+}
+
+#[derive(Debug)]
+struct PoolInner {
+    /// Usable bytes of each stack, a multiple of the page size.
+    stack_size: usize,
+    /// `stack_size` plus the guard page.
+    slot_size: usize,
+    slabs: RefCell<Vec<Slab>>,
+    /// Start addresses of free slots whose guard is installed; LIFO.
+    free: RefCell<Vec<usize>>,
+    guard: Cell<GuardKind>,
+    budget: Rc<StackBudget>,
+}
+
+#[derive(Debug)]
+struct Slab {
+    mapping: Mapping,
+    /// Slots handed out at least once (their guard is installed).
+    used: usize,
+    slots: usize,
+}
+
+impl StackPool {
+    /// A pool of stacks with at least `stack_size` usable bytes each.
+    pub(crate) fn new(stack_size: usize, budget: Rc<StackBudget>) -> StackPool {
+        let page = sys::page_size();
+        let stack_size = round_up(stack_size.max(corosensei::stack::MIN_STACK_SIZE), page);
+        StackPool {
+            inner: Rc::new(PoolInner {
+                stack_size,
+                slot_size: stack_size + page,
+                slabs: RefCell::new(Vec::new()),
+                free: RefCell::new(Vec::new()),
+                guard: Cell::new(GuardKind::Madvise),
+                budget,
+            }),
+        }
+    }
+
+    /// Usable bytes of each stack of this pool.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.inner.stack_size
+    }
+
+    /// Takes a stack from the pool, carving a new slab when none is free.
+    pub(crate) fn take(&self) -> io::Result<PooledStack> {
+        let inner = &self.inner;
+        inner.budget.check()?;
+        let start = match inner.free.borrow_mut().pop() {
+            Some(start) => start,
+            None => self.carve()?,
+        };
+        inner.budget.in_use.set(inner.budget.in_use.get() + 1);
+        Ok(PooledStack {
+            start,
+            pool: Rc::clone(inner),
+        })
+    }
+
+    /// Hands out a never-used slot, installing its guard page.
+    fn carve(&self) -> io::Result<usize> {
+        let inner = &self.inner;
+        let mut slabs = inner.slabs.borrow_mut();
+        if slabs.last().is_none_or(|slab| slab.used == slab.slots) {
+            let slots = (16usize << slabs.len().min(8)).min(MAX_SLAB_SLOTS);
+            let mapping = Mapping::reserve(slots * inner.slot_size)?;
+            slabs.push(Slab {
+                mapping,
+                used: 0,
+                slots,
+            });
+        }
+        let slab = slabs
+            .last_mut()
+            .expect("a slab with a free slot was just ensured");
+        let start = slab.mapping.start() + slab.used * inner.slot_size;
+        // SAFETY: the guard page is the first page of a slot of a mapping
+        // this pool owns, and the slot was never handed out, so no Rust
+        // object lives there.
+        let kind = unsafe { sys::install_guard(start, sys::page_size(), inner.guard.get())? };
+        slab.used += 1;
+        if kind != inner.guard.get() {
+            self.fall_back_to_mprotect();
+        }
+        Ok(start)
+    }
+
+    /// Records that guards now cost a mapping each and derives the limit.
+    fn fall_back_to_mprotect(&self) {
+        let inner = &self.inner;
+        inner.guard.set(GuardKind::Mprotect);
+        let max = sys::max_map_count();
+        let available = max.saturating_sub(sys::map_count() + MAP_HEADROOM) / 2;
+        let limit = inner.budget.in_use.get() + available;
+        if inner.budget.map_limit.get().is_none() {
+            log::warn!(
+                "moss: MADV_GUARD_INSTALL is not available (Linux < 6.13?); guard pages fall back to \
+                 mprotect, which costs 2 memory mappings per stack: with vm.max_map_count = {max} this \
+                 process can hold about {limit} green threads"
+            );
+        }
+        inner.budget.map_limit.set(Some(limit));
+    }
+}
+
+/// One stack taken from a [`StackPool`]; returns itself to the pool on drop.
+///
+/// # Invariant
+/// `start..start + slot_size` is a slot of a slab owned by `pool`: its
+/// first page is an installed guard and the rest is read-write memory used
+/// by nothing but this stack. The `Rc` keeps the slab mapped while the
+/// stack exists.
+#[derive(Debug)]
+pub(crate) struct PooledStack {
+    start: usize,
+    pool: Rc<PoolInner>,
+}
+
+impl PooledStack {
+    /// The guard page's address range.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        (self.start, self.start + sys::page_size())
+    }
+
+    /// Usable bytes of this stack.
+    pub(crate) fn size(&self) -> usize {
+        self.pool.stack_size
+    }
+}
+
+// SAFETY: by the type's invariant the memory below `base` down to `limit`
+// is this stack's alone, at least MIN_STACK_SIZE bytes long (the pool rounds
+// sizes up to it), and ends in a guard page at `limit`; both ends are page
+// aligned, hence aligned to STACK_ALIGNMENT.
+unsafe impl Stack for PooledStack {
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.start + self.pool.slot_size).expect("stack address is not null")
+    }
+
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.start).expect("stack address is not null")
+    }
+}
+
+impl Drop for PooledStack {
+    fn drop(&mut self) {
+        let pool = &self.pool;
+        let mut free = pool.free.borrow_mut();
+        if free.len() >= HOT_STACKS && !pool.budget.shutting_down.get() {
+            let page = sys::page_size();
+            // SAFETY: the usable part of our slot (above the guard); the
+            // coroutine that ran on it is finished, so nothing lives there.
+            unsafe { sys::discard(self.start + page, pool.slot_size - page) };
+        }
+        free.push(self.start);
+        pool.budget.in_use.set(pool.budget.in_use.get() - 1);
+    }
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_reused_lifo_and_counted() {
+        let budget = StackBudget::new(None);
+        let pool = StackPool::new(64 * 1024, Rc::clone(&budget));
+        let a = pool.take().unwrap();
+        let a_start = a.start;
+        let b = pool.take().unwrap();
+        assert_ne!(a_start, b.start);
+        assert_eq!(budget.in_use(), 2);
+        drop(a);
+        assert_eq!(budget.in_use(), 1);
+        let c = pool.take().unwrap();
+        assert_eq!(
+            c.start, a_start,
+            "the most recently freed stack is reused first"
+        );
+    }
+
+    #[test]
+    fn configured_cap_is_an_error_not_a_crash() {
+        let budget = StackBudget::new(Some(2));
+        let pool = StackPool::new(16 * 1024, budget);
+        let _a = pool.take().unwrap();
+        let _b = pool.take().unwrap();
+        let err = pool.take().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory);
+        assert!(err.to_string().contains("max_stacks"), "{err}");
+    }
+
+    #[test]
+    fn sizes_round_up_to_pages() {
+        let pool = StackPool::new(10_000, StackBudget::new(None));
+        assert_eq!(pool.stack_size() % sys::page_size(), 0);
+        assert!(pool.stack_size() >= 10_000);
+        let stack = pool.take().unwrap();
+        assert_eq!(
+            stack.base().get() - stack.limit().get(),
+            pool.stack_size() + sys::page_size()
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The stack-overflow reporter: a SIGSEGV/SIGBUS handler that names the green thread whose guard page was hit.
+//!
+//! The hub publishes, per OS thread, a pointer to the running green
+//! thread's [`OverflowInfo`]. On a fault, the handler (running on the
+//! alternate signal stack) compares the fault address with that guard
+//! page. A match prints which green thread overflowed and its stack size
+//! with raw `write(2)` calls and aborts; anything else restores the action
+//! that was installed before and returns, so the fault repeats and std's
+//! own handler (or the default action) deals with it.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use crate::sys;
+
+/// What the fault handler needs to know about the running green thread.
+/// Plain data, readable from a signal handler.
+#[derive(Debug)]
+pub(crate) struct OverflowInfo {
+    pub(crate) guard_lo: usize,
+    pub(crate) guard_hi: usize,
+    pub(crate) stack_size: usize,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+}
+
+thread_local! {
+    /// The running green thread's info on this OS thread, or null.
+    /// Const-initialised and without destructor, so reading it from the
+    /// signal handler is a plain TLS load.
+    static RUNNING: Cell<*const OverflowInfo> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The actions that were installed before ours.
+static PREVIOUS: OnceLock<[libc::sigaction; 2]> = OnceLock::new();
+
+/// Installs the handler once per process and an alternate signal stack on
+/// this thread if it has none.
+pub(crate) fn install() {
+    sys::ensure_alt_stack();
+    PREVIOUS.get_or_init(|| match sys::install_fault_handler(on_fault) {
+        Ok(previous) => previous,
+        Err(err) => {
+            log::warn!("moss: cannot install the stack overflow handler: {err}");
+            // SAFETY: all-zero sigaction is SIG_DFL with an empty mask.
+            unsafe { std::mem::zeroed() }
+        }
+    });
+}
+
+/// Publishes the green thread about to run on this OS thread (null: none).
+///
+/// The pointee must stay alive until the next call; the hub guarantees it by
+/// keeping the green thread alive while it runs.
+pub(crate) fn set_running(info: *const OverflowInfo) {
+    RUNNING.with(|running| running.set(info));
+}
+
+extern "C" fn on_fault(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
+    // SAFETY: the kernel passes a valid siginfo to a SA_SIGINFO handler.
+    let address = unsafe { sys::fault_address(info) };
+    let running = RUNNING.with(Cell::get);
+    // SAFETY: a non-null pointer in RUNNING points to the OverflowInfo of
+    // the green thread that is running on this thread (see set_running).
+    if let Some(green) = unsafe { running.as_ref() } {
+        if (green.guard_lo..green.guard_hi).contains(&address) {
+            report(green);
+            sys::abort();
+        }
+    }
+    let index = usize::from(signal != libc::SIGSEGV);
+    if let Some(previous) = PREVIOUS.get() {
+        sys::restore_action(signal, &previous[index]);
+    }
+}
+
+/// Writes the overflow message without allocating.
+fn report(green: &OverflowInfo) {
+    let mut id = [0u8; 20];
+    let mut size = [0u8; 20];
+    sys::write_stderr(b"\nmoss: green thread '");
+    sys::write_stderr(green.name.as_deref().unwrap_or("<unnamed>").as_bytes());
+    sys::write_stderr(b"' (id ");
+    sys::write_stderr(format_decimal(green.id, &mut id));
+    sys::write_stderr(b") has overflowed its stack of ");
+    sys::write_stderr(format_decimal(green.stack_size as u64, &mut size));
+    sys::write_stderr(
+        b" bytes\nmoss: give it a larger stack with moss::Builder::stack_size \
+          or Hub::builder().stack_size; aborting\n",
+    );
+}
+
+/// Formats `n` in decimal into `buf` (signal-safe).
+fn format_decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_decimal;
+
+    #[test]
+    fn decimal_formatting() {
+        let mut buf = [0; 20];
+        assert_eq!(format_decimal(0, &mut buf), b"0");
+        assert_eq!(format_decimal(262_144, &mut buf), b"262144");
+        assert_eq!(format_decimal(u64::MAX, &mut buf), b"18446744073709551615");
+    }
+}

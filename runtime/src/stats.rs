@@ -1,0 +1,65 @@
+//! Runtime counters: cheap, always on, read with `moss::stats()`.
+
+use std::cell::Cell;
+
+use crate::sched;
+
+/// A snapshot of the current hub's counters.
+///
+/// # Examples
+/// ```
+/// moss::run(|| {
+///     moss::spawn(|| ()).join().unwrap();
+///     let stats = moss::stats();
+///     assert_eq!(stats.spawned, 2); // the root and one more
+///     assert_eq!(stats.alive, 1);   // the root
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Green threads spawned on this hub, the root included.
+    pub spawned: u64,
+    /// Green threads alive now (spawned, not finished).
+    pub alive: u64,
+    /// Switches from the hub into a green thread.
+    pub switches: u64,
+    /// Times the hub polled the OS for I/O readiness.
+    pub polls: u64,
+    /// Timers armed now (parks with a deadline).
+    pub timers: u64,
+    /// Stacks in use now.
+    pub stacks: u64,
+}
+
+/// The hub's raw counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) switches: Cell<u64>,
+    pub(crate) polls: Cell<u64>,
+}
+
+impl Counters {
+    /// Green thread ids are unique per process, not per hub.
+    pub(crate) fn next_id(&self) -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The counters of the hub running on this OS thread; all zero outside a hub.
+pub fn stats() -> Stats {
+    let Some(sched) = sched::current() else {
+        return Stats::default();
+    };
+    Stats {
+        spawned: sched.counters.spawned.get(),
+        alive: sched.alive() as u64,
+        switches: sched.counters.switches.get(),
+        polls: sched.counters.polls.get(),
+        timers: sched.timers.armed() as u64,
+        stacks: sched.budget.in_use() as u64,
+    }
+}

@@ -1,0 +1,148 @@
+//! Stacks: overflow reporting, the stack cap, reuse.
+
+use std::process::Command;
+
+use moss_runtime as moss;
+
+/// Recurses with a 1 KiB frame until the stack runs out.
+#[inline(never)]
+fn deep(n: u64) -> u64 {
+    let frame = std::hint::black_box([n as u8; 1024]);
+    if n == u64::MAX {
+        return 0;
+    }
+    deep(n + 1) + u64::from(frame[0])
+}
+
+#[test]
+fn stack_overflow_names_the_green_thread_and_aborts() {
+    if std::env::var_os("MOSS_OVERFLOW_CHILD").is_some() {
+        moss::run(|| {
+            let handle = moss::Builder::new()
+                .name("deep-recursion".into())
+                .stack_size(64 * 1024)
+                .spawn(|| deep(0));
+            let _ = handle.unwrap().join();
+        });
+        unreachable!("the overflow aborts the process");
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "stack_overflow_names_the_green_thread_and_aborts",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MOSS_OVERFLOW_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the child must not survive an overflow"
+    );
+    assert!(
+        stderr.contains("green thread 'deep-recursion'")
+            && stderr.contains("overflowed its stack of 65536 bytes"),
+        "stderr: {stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGABRT),
+        "aborted, not a silent SIGSEGV"
+    );
+}
+
+#[test]
+fn a_segfault_that_is_not_an_overflow_is_not_reported_as_one() {
+    if std::env::var_os("MOSS_SEGV_CHILD").is_some() {
+        moss::run(|| {
+            moss::spawn(|| {
+                // SAFETY: deliberately faults, in a child process.
+                unsafe {
+                    std::ptr::write_volatile(
+                        std::ptr::dangling_mut::<u64>().wrapping_add(1 << 20),
+                        1,
+                    )
+                };
+            })
+            .join()
+            .ok();
+        });
+        unreachable!("the fault kills the process");
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_segfault_that_is_not_an_overflow_is_not_reported_as_one",
+            "--nocapture",
+        ])
+        .env("MOSS_SEGV_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGSEGV),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("overflowed its stack"), "stderr: {stderr}");
+}
+
+#[test]
+fn spawn_fails_cleanly_when_stacks_run_out() {
+    moss::Hub::builder().max_stacks(4).run(|| {
+        // The root holds one stack; three more fit.
+        let held: Vec<_> = (0..3)
+            .map(|_| moss::Builder::new().spawn(moss::yield_now).unwrap())
+            .collect();
+        let err = moss::Builder::new().spawn(|| ()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory);
+        assert!(err.to_string().contains("max_stacks"), "{err}");
+        for handle in held {
+            handle.join().unwrap();
+        }
+        // Finished green threads give their stacks back.
+        moss::Builder::new().spawn(|| ()).unwrap().join().unwrap();
+        assert_eq!(moss::stats().stacks, 1);
+    });
+}
+
+#[test]
+fn deep_but_bounded_recursion_fits_the_default_stack() {
+    #[inline(never)]
+    fn depth(n: u32) -> u32 {
+        let pad = std::hint::black_box([0u8; 512]);
+        if n == 0 {
+            return u32::from(pad[0]);
+        }
+        depth(n - 1) + 1
+    }
+    // Frames of 0.5 KiB and more (debug builds copy the pad): well over 50 KiB.
+    assert_eq!(
+        moss::run(|| moss::spawn(|| depth(100)).join().unwrap()),
+        100
+    );
+}
+
+#[test]
+fn many_stack_sizes_coexist() {
+    let total = moss::run(|| {
+        let handles: Vec<_> = [8 * 1024, 16 * 1024, 100_000, 1 << 20]
+            .into_iter()
+            .map(|size| {
+                moss::Builder::new()
+                    .stack_size(size)
+                    .spawn(move || size)
+                    .unwrap()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum::<usize>()
+    });
+    assert_eq!(total, 8 * 1024 + 16 * 1024 + 100_000 + (1 << 20));
+}
