@@ -320,6 +320,7 @@ pub(crate) fn kill(green: &Rc<Green>) {
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// let value = moss::run(|| {
 ///     let handle = moss::Builder::new()
 ///         .name("worker".into())
@@ -425,6 +426,7 @@ pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// let sum = moss::run(|| {
 ///     let handles: Vec<_> = (1..=10).map(|i| moss::spawn(move || i * i)).collect();
 ///     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()

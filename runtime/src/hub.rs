@@ -60,6 +60,7 @@ impl Hub {
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// let spawned = moss::Hub::builder()
 ///     .stack_size(64 * 1024)
 ///     .max_stacks(1_000)
@@ -192,6 +193,7 @@ impl Drop for Uninstall {
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// use std::time::Duration;
 /// let order = moss::run(|| {
 ///     let slow = moss::spawn(|| { moss::sleep(Duration::from_millis(20)); "slow" });

@@ -164,6 +164,7 @@ impl Reactor {
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// use std::io::{Read, Write};
 /// use std::os::fd::AsRawFd;
 /// use std::os::unix::net::UnixStream;

@@ -9,6 +9,7 @@
 //! until a socket is ready or a timer is due.
 //!
 //! ```
+//! # use moss_runtime as moss;
 //! use std::time::Duration;
 //!
 //! let total = moss::run(|| {

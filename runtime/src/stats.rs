@@ -8,6 +8,7 @@ use crate::sched;
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// moss::run(|| {
 ///     moss::spawn(|| ()).join().unwrap();
 ///     let stats = moss::stats();

@@ -269,6 +269,7 @@ impl From<Elapsed> for io::Error {
 ///
 /// # Examples
 /// ```
+/// # use moss_runtime as moss;
 /// use std::time::Duration;
 /// moss::run(|| {
 ///     let slow = moss::timeout(Duration::from_millis(10), || moss::sleep(Duration::from_secs(60)));

@@ -25,7 +25,9 @@ fn a_reader_parks_until_data_arrives_while_others_run() {
             let registration = Registration::new(b.as_raw_fd()).unwrap();
             let mut buf = [0; 16];
             reader_log.borrow_mut().push("reader parks");
-            let n = registration.do_io(Interest::Readable, None, || b.read(&mut buf)).unwrap();
+            let n = registration
+                .do_io(Interest::Readable, None, || b.read(&mut buf))
+                .unwrap();
             reader_log.borrow_mut().push("reader woke");
             buf[..n].to_vec()
         });
@@ -47,7 +49,9 @@ fn a_deadline_on_a_readiness_wait_is_timed_out() {
         let registration = Registration::new(b.as_raw_fd()).unwrap();
         let deadline = Some(Instant::now() + Duration::from_millis(5));
         let mut buf = [0; 1];
-        registration.do_io(Interest::Readable, deadline, || b.read(&mut buf)).unwrap_err()
+        registration
+            .do_io(Interest::Readable, deadline, || b.read(&mut buf))
+            .unwrap_err()
     });
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
 }
@@ -75,7 +79,9 @@ fn peer_close_wakes_the_reader_with_end_of_file() {
         let reader = moss::spawn(move || {
             let registration = Registration::new(b.as_raw_fd()).unwrap();
             let mut buf = [0; 8];
-            registration.do_io(Interest::Readable, None, || b.read(&mut buf)).unwrap()
+            registration
+                .do_io(Interest::Readable, None, || b.read(&mut buf))
+                .unwrap()
         });
         moss::yield_now();
         drop(a);
@@ -107,7 +113,10 @@ fn a_deadlock_is_reported_with_who_waits_on_what() {
         })
     })
     .unwrap_err();
-    let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
     assert!(message.contains("deadlock"), "{message}");
     assert!(message.contains("green thread 'stuck'"), "{message}");
     assert!(message.contains("a wake-up nobody sends"), "{message}");

@@ -85,7 +85,11 @@ fn a_hundred_thousand_concurrent_sleepers_complete() {
         (done, parked, done_then)
     });
     assert_eq!(done, 100_000);
-    assert_eq!(parked + done_then, 100_000, "every sleeper was parked on a timer at the same time");
+    assert_eq!(
+        parked + done_then,
+        100_000,
+        "every sleeper was parked on a timer at the same time"
+    );
     assert!(parked > 0);
 }
 
