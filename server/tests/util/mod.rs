@@ -14,8 +14,13 @@ pub struct TestStream {
     chunks: Vec<usize>,
     next_chunk: usize,
     pub output: Arc<Mutex<Vec<u8>>>,
-    /// Reads made so far (shared, to observe when the engine read).
-    pub reads: Arc<Mutex<usize>>,
+    /// Write calls made so far.
+    pub writes: Arc<Mutex<usize>>,
+    /// At the end of input, fail reads with `WouldBlock` (a read timeout)
+    /// instead of returning end of stream.
+    pub stall_at_end: bool,
+    /// Timeouts the engine asked for.
+    pub timeouts: Arc<Mutex<Vec<Option<std::time::Duration>>>>,
 }
 
 impl TestStream {
@@ -26,14 +31,18 @@ impl TestStream {
             chunks: if chunks.is_empty() { vec![usize::MAX] } else { chunks.to_vec() },
             next_chunk: 0,
             output: Arc::default(),
-            reads: Arc::default(),
+            writes: Arc::default(),
+            stall_at_end: false,
+            timeouts: Arc::default(),
         }
     }
 }
 
 impl Read for TestStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        *self.reads.lock().unwrap() += 1;
+        if self.pos == self.input.len() && self.stall_at_end {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let chunk = self.chunks[self.next_chunk % self.chunks.len()].max(1);
         self.next_chunk += 1;
         let n = chunk.min(buf.len()).min(self.input.len() - self.pos);
@@ -45,6 +54,7 @@ impl Read for TestStream {
 
 impl Write for TestStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        *self.writes.lock().unwrap() += 1;
         self.output.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -54,7 +64,12 @@ impl Write for TestStream {
     }
 }
 
-impl Transport for TestStream {}
+impl Transport for TestStream {
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.timeouts.lock().unwrap().push(timeout);
+        Ok(())
+    }
+}
 
 /// Serves `input` (read in `chunks`) and returns everything written.
 pub fn serve<A: App>(input: &[u8], chunks: &[usize], app: &A, config: &HttpConfig) -> Vec<u8> {
