@@ -24,7 +24,9 @@ fn app(mut request: Request) -> Response {
     }
     if body.is_empty() {
         let mut response = Response::new(ResponseBody::from("Hello, World!"));
-        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         return response;
     }
     let content_type = request.headers().get(CONTENT_TYPE).cloned();
@@ -35,7 +37,9 @@ fn app(mut request: Request) -> Response {
 }
 
 fn main() -> std::io::Result<()> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
     let listener = TcpListener::bind(&address)?;
     eprintln!("http_echo listening on http://{}", listener.local_addr()?);
     let config = Arc::new(HttpConfig::default());

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use http::StatusCode;
-use moss_server::{serve_connection, ConnInfo, HttpConfig, Request, RequestExt, Response, ResponseBody};
+use moss_server::{
+    serve_connection, ConnInfo, HttpConfig, Request, RequestExt, Response, ResponseBody,
+};
 use util::{parse_responses, serve, TestStream};
 
 /// Echoes the body, or answers `Hello, World!` to requests without one.
@@ -19,7 +21,9 @@ fn echo(mut req: Request) -> Response {
     if body.is_empty() {
         let path = req.info().path().into_owned();
         let mut response = Response::new(format!("Hello, World! {path}").into());
-        response.headers_mut().insert("content-type", "text/plain".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("content-type", "text/plain".parse().unwrap());
         response
     } else {
         Response::new(body.into())
@@ -28,7 +32,9 @@ fn echo(mut req: Request) -> Response {
 
 #[test]
 fn pipelined_requests_are_answered_in_order_in_one_write() {
-    let input: String = (0..100).map(|i| format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n")).collect();
+    let input: String = (0..100)
+        .map(|i| format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
     let stream = TestStream::new(input.as_bytes(), &[]);
     let (output, writes) = (stream.output.clone(), stream.writes.clone());
     serve_connection(stream, &echo, &HttpConfig::default(), ConnInfo::default()).unwrap();
@@ -40,7 +46,11 @@ fn pipelined_requests_are_answered_in_order_in_one_write() {
         assert!(response.header("date").is_some_and(|d| d.ends_with(" GMT")));
         assert_eq!(response.header("server"), Some("moss"));
     }
-    assert_eq!(*writes.lock().unwrap(), 1, "pipelined responses leave in one write");
+    assert_eq!(
+        *writes.lock().unwrap(),
+        1,
+        "pipelined responses leave in one write"
+    );
 }
 
 #[test]
@@ -54,7 +64,8 @@ fn responses_are_flushed_when_input_runs_out() {
 
 const CHUNKED: &[u8] = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
     5;name=\"v a\"\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
-const LENGTH: &[u8] = b"POST /up HTTP/1.1\r\nContent-Length: 16\r\n\r\nhello 0123456789GET /next HTTP/1.1\r\n\r\n";
+const LENGTH: &[u8] =
+    b"POST /up HTTP/1.1\r\nContent-Length: 16\r\n\r\nhello 0123456789GET /next HTTP/1.1\r\n\r\n";
 
 #[test]
 fn bodies_split_at_every_byte_boundary() {
@@ -119,7 +130,12 @@ fn head_gets_headers_without_body() {
 
 #[test]
 fn http10_closes_unless_asked_to_keep_alive() {
-    let out = serve(b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n", &[], &echo, &HttpConfig::default());
+    let out = serve(
+        b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+        &[],
+        &echo,
+        &HttpConfig::default(),
+    );
     let responses = parse_responses(&out, &[]);
     assert_eq!(responses.len(), 1);
     assert!(responses[0].closes());
@@ -143,14 +159,28 @@ fn http11_closes_when_asked() {
 
 #[test]
 fn streamed_bodies_are_chunked_for_11_and_close_delimited_for_10() {
-    let app = |_req: Request| Response::new(ResponseBody::stream(std::io::Cursor::new(b"streamed".to_vec())));
-    let out = serve(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", &[], &app, &HttpConfig::default());
+    let app = |_req: Request| {
+        Response::new(ResponseBody::stream(std::io::Cursor::new(
+            b"streamed".to_vec(),
+        )))
+    };
+    let out = serve(
+        b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        &[],
+        &app,
+        &HttpConfig::default(),
+    );
     let responses = parse_responses(&out, &[]);
     assert_eq!(responses.len(), 2);
     assert_eq!(responses[0].header("transfer-encoding"), Some("chunked"));
     assert_eq!(responses[0].body, b"streamed");
 
-    let out = serve(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &[], &app, &HttpConfig::default());
+    let out = serve(
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        &[],
+        &app,
+        &HttpConfig::default(),
+    );
     let responses = parse_responses(&out, &[]);
     assert!(responses[0].closes());
     assert!(responses[0].header("transfer-encoding").is_none());
@@ -174,7 +204,12 @@ fn bodiless_statuses_have_no_body() {
             *response.status_mut() = status;
             response
         };
-        let out = serve(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", &[], &app, &HttpConfig::default());
+        let out = serve(
+            b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            &[],
+            &app,
+            &HttpConfig::default(),
+        );
         let responses = parse_responses(&out, &[]);
         assert_eq!(responses.len(), 2, "{status}");
         assert!(responses[0].body.is_empty());
@@ -189,7 +224,10 @@ fn unread_bodies_are_drained_or_the_connection_closed() {
     let responses = parse_responses(&serve(small, &[2], &ignore, &HttpConfig::default()), &[]);
     assert_eq!(responses.len(), 2);
 
-    let config = HttpConfig { max_drain: 4, ..Default::default() };
+    let config = HttpConfig {
+        max_drain: 4,
+        ..Default::default()
+    };
     let responses = parse_responses(&serve(small, &[], &ignore, &config), &[]);
     assert_eq!(responses.len(), 1);
     assert!(responses[0].closes());
@@ -206,7 +244,12 @@ fn a_panicking_app_gets_500_and_a_closed_connection() {
         calls.fetch_add(1, Ordering::SeqCst);
         panic!("application bug");
     };
-    let out = serve(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", &[], &app, &HttpConfig::default());
+    let out = serve(
+        b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        &[],
+        &app,
+        &HttpConfig::default(),
+    );
     let responses = parse_responses(&out, &[]);
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 500);
@@ -246,7 +289,10 @@ fn a_partial_head_that_times_out_gets_408_and_idle_connections_close_quietly() {
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 200);
     let config = HttpConfig::default();
-    assert_eq!(*timeouts.lock().unwrap(), vec![config.header_timeout, Some(config.keep_alive)]);
+    assert_eq!(
+        *timeouts.lock().unwrap(),
+        vec![config.header_timeout, Some(config.keep_alive)]
+    );
 }
 
 #[test]
@@ -264,11 +310,20 @@ fn request_info_carries_cgi_facts() {
         ));
         Response::new(ResponseBody::empty())
     };
-    let stream = TestStream::new(b"GET /a%20b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", &[]);
-    let conn = ConnInfo { peer_addr: "10.0.0.1:4000".parse().ok(), ..Default::default() };
+    let stream = TestStream::new(
+        b"GET /a%20b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+        &[],
+    );
+    let conn = ConnInfo {
+        peer_addr: "10.0.0.1:4000".parse().ok(),
+        ..Default::default()
+    };
     serve_connection(stream, &app, &HttpConfig::default(), conn).unwrap();
     let seen = seen.lock().unwrap().clone().unwrap();
     assert_eq!(seen.0, "10.0.0.1".parse().ok());
     assert_eq!((seen.1.as_str(), seen.2), ("example.com", 8080));
-    assert_eq!((seen.3.as_str(), seen.4.as_str(), seen.5.as_str()), ("/a b", "x=1", "http"));
+    assert_eq!(
+        (seen.3.as_str(), seen.4.as_str(), seen.5.as_str()),
+        ("/a b", "x=1", "http")
+    );
 }

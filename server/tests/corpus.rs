@@ -14,20 +14,62 @@ use util::{parse_responses, serve};
 
 /// Rows that hold only under a gunicorn setting moss does not have.
 const SKIPPED: &[(&str, &str)] = &[
-    ("valid/028.http", "strip_header_spaces: moss always refuses whitespace before ':'"),
-    ("valid/031compat.http", "casefold_http_method: moss never rewrites methods"),
-    ("valid/031compat2.http", "permit_unconventional_http_method: moss refuses lower-case methods"),
-    ("valid/compat_obs_fold.http", "permit_obsolete_folding: moss always refuses obs-fold"),
-    ("valid/compat_obs_fold_huge.http", "permit_obsolete_folding: moss always refuses obs-fold"),
-    ("valid/pp_01.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("valid/pp_02.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("valid/pp_03.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("valid/pp_04.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("valid/pp_05.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("invalid/019.http", "forwarded_allow_ips: moss does not interpret X-Forwarded-* headers"),
-    ("invalid/pp_01.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("invalid/pp_02.http", "proxy_protocol: moss has no PROXY protocol yet"),
-    ("invalid/pp_03.http", "proxy_protocol: moss has no PROXY protocol yet"),
+    (
+        "valid/028.http",
+        "strip_header_spaces: moss always refuses whitespace before ':'",
+    ),
+    (
+        "valid/031compat.http",
+        "casefold_http_method: moss never rewrites methods",
+    ),
+    (
+        "valid/031compat2.http",
+        "permit_unconventional_http_method: moss refuses lower-case methods",
+    ),
+    (
+        "valid/compat_obs_fold.http",
+        "permit_obsolete_folding: moss always refuses obs-fold",
+    ),
+    (
+        "valid/compat_obs_fold_huge.http",
+        "permit_obsolete_folding: moss always refuses obs-fold",
+    ),
+    (
+        "valid/pp_01.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "valid/pp_02.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "valid/pp_03.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "valid/pp_04.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "valid/pp_05.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "invalid/019.http",
+        "forwarded_allow_ips: moss does not interpret X-Forwarded-* headers",
+    ),
+    (
+        "invalid/pp_01.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "invalid/pp_02.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
+    (
+        "invalid/pp_03.http",
+        "proxy_protocol: moss has no PROXY protocol yet",
+    ),
 ];
 
 /// Columns not compared for a row, and why.
@@ -50,7 +92,12 @@ fn corpus_dir() -> PathBuf {
 fn load(path: &std::path::Path) -> Vec<u8> {
     let raw = std::fs::read(path).unwrap();
     let mut text: Vec<u8> = raw.into_iter().filter(|&b| b != b'\n').collect();
-    for (from, to) in [(&b"\\r\\n"[..], &b"\r\n"[..]), (b"\\0", b"\0"), (b"\\n", b"\n"), (b"\\t", b"\t")] {
+    for (from, to) in [
+        (&b"\\r\\n"[..], &b"\r\n"[..]),
+        (b"\\0", b"\0"),
+        (b"\\n", b"\n"),
+        (b"\\t", b"\t"),
+    ] {
         text = replace(&text, from, to);
     }
     let mut out = Vec::with_capacity(text.len());
@@ -105,14 +152,22 @@ struct Row {
 }
 
 fn unescape(field: &str) -> String {
-    field.replace("\\t", "\t").replace("\\r", "\r").replace("\\n", "\n").replace("\\\\", "\\")
+    field
+        .replace("\\t", "\t")
+        .replace("\\r", "\r")
+        .replace("\\n", "\n")
+        .replace("\\\\", "\\")
 }
 
 fn rows() -> Vec<Row> {
     let text = std::fs::read(corpus_dir().join("expectations.tsv")).unwrap();
     let text = String::from_utf8(text).unwrap();
     let split_names = |s: &str| -> Vec<String> {
-        if s.is_empty() { Vec::new() } else { s.split('|').map(str::to_owned).collect() }
+        if s.is_empty() {
+            Vec::new()
+        } else {
+            s.split('|').map(str::to_owned).collect()
+        }
     };
     text.lines()
         .skip(1)
@@ -151,8 +206,12 @@ fn config_for(cfg: &str) -> HttpConfig {
             "limit_request_line" => config.limit_request_line = value.parse().unwrap(),
             "limit_request_fields" => config.limit_request_fields = value.parse().unwrap(),
             "limit_request_field_size" => config.limit_request_field_size = value.parse().unwrap(),
-            "header_map" if value == "'dangerous'" => config.underscore_headers = UnderscoreHeaders::Keep,
-            "header_map" if value == "'refuse'" => config.underscore_headers = UnderscoreHeaders::Refuse,
+            "header_map" if value == "'dangerous'" => {
+                config.underscore_headers = UnderscoreHeaders::Keep
+            }
+            "header_map" if value == "'refuse'" => {
+                config.underscore_headers = UnderscoreHeaders::Refuse
+            }
             // moss refuses obs-fold whatever this says; the row still expects a refusal.
             "permit_obsolete_folding" => {}
             other => panic!("setting {other} has no moss equivalent and its row is not in SKIPPED"),
@@ -185,7 +244,11 @@ fn run(input: &[u8], chunks: &[usize], config: &HttpConfig) -> (Vec<Seen>, Vec<u
     let seen = Mutex::new(Vec::new());
     let app = |mut req: Request| {
         let mut body = Vec::new();
-        let body_error = req.body_mut().read_to_end(&mut body).err().map(|e| e.kind());
+        let body_error = req
+            .body_mut()
+            .read_to_end(&mut body)
+            .err()
+            .map(|e| e.kind());
         let info = req.info().into_owned();
         let target = info.target();
         seen.lock().unwrap().push(Seen {
@@ -198,7 +261,11 @@ fn run(input: &[u8], chunks: &[usize], config: &HttpConfig) -> (Vec<Seen>, Vec<u
                 http::Version::HTTP_10 => "1.0".to_owned(),
                 _ => "1.1".to_owned(),
             },
-            header_names: req.headers().iter().map(|(n, _)| n.as_str().to_ascii_uppercase()).collect(),
+            header_names: req
+                .headers()
+                .iter()
+                .map(|(n, _)| n.as_str().to_ascii_uppercase())
+                .collect(),
             body,
             body_error,
             trailers: req
@@ -233,7 +300,10 @@ fn expected_status(name: &str, exception: &str) -> u16 {
 }
 
 fn skip_reason(name: &str) -> Option<&'static str> {
-    SKIPPED.iter().find(|(file, _)| *file == name).map(|(_, why)| *why)
+    SKIPPED
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, why)| *why)
 }
 
 #[test]
@@ -254,7 +324,12 @@ fn valid_requests_parse_as_expected() {
         for (feed, chunks) in FEEDS {
             let (seen, out) = run(&input, chunks, &config);
             let ctx = format!("{name} fed {feed}");
-            assert_eq!(seen.len(), rows[0].n_requests, "{ctx}: request count; output {:?}", String::from_utf8_lossy(&out));
+            assert_eq!(
+                seen.len(),
+                rows[0].n_requests,
+                "{ctx}: request count; output {:?}",
+                String::from_utf8_lossy(&out)
+            );
             for (row, seen) in rows.iter().zip(&seen) {
                 assert_eq!(seen.method, row.method, "{ctx}: method");
                 assert_eq!(seen.uri, row.uri, "{ctx}: uri");
@@ -264,12 +339,24 @@ fn valid_requests_parse_as_expected() {
                 assert_eq!(seen.query, row.query, "{ctx}: query");
                 assert_eq!(seen.fragment, row.fragment, "{ctx}: fragment");
                 assert_eq!(seen.version, row.version, "{ctx}: version");
-                assert_eq!(seen.header_names.len(), row.header_count, "{ctx}: header count");
-                assert_eq!(seen.header_names.join("|"), row.header_names, "{ctx}: header names");
+                assert_eq!(
+                    seen.header_names.len(),
+                    row.header_count,
+                    "{ctx}: header count"
+                );
+                assert_eq!(
+                    seen.header_names.join("|"),
+                    row.header_names,
+                    "{ctx}: header names"
+                );
                 assert_eq!(seen.body.len(), row.body_len, "{ctx}: body length");
                 assert_eq!(seen.trailers, row.trailers, "{ctx}: trailers");
                 if file == "099.http" {
-                    assert_eq!(seen.body_error, Some(std::io::ErrorKind::UnexpectedEof), "{ctx}: truncated body");
+                    assert_eq!(
+                        seen.body_error,
+                        Some(std::io::ErrorKind::UnexpectedEof),
+                        "{ctx}: truncated body"
+                    );
                 } else {
                     assert_eq!(seen.body_error, None, "{ctx}: body read");
                 }
@@ -295,10 +382,20 @@ fn invalid_requests_are_refused_and_closed() {
             let (_, out) = run(&input, chunks, &config);
             let ctx = format!("{name} fed {feed}");
             let responses = parse_responses(&out, &[]);
-            let last = responses.last().unwrap_or_else(|| panic!("{ctx}: no response"));
-            assert!((400..600).contains(&last.status), "{ctx}: status {}", last.status);
+            let last = responses
+                .last()
+                .unwrap_or_else(|| panic!("{ctx}: no response"));
+            assert!(
+                (400..600).contains(&last.status),
+                "{ctx}: status {}",
+                last.status
+            );
             assert_eq!(responses.len(), 1, "{ctx}: responses before the refusal");
-            assert_eq!(last.status, expected_status(&name, &row.expect), "{ctx}: status");
+            assert_eq!(
+                last.status,
+                expected_status(&name, &row.expect),
+                "{ctx}: status"
+            );
             assert!(last.closes(), "{ctx}: connection not closed");
             checked += 1;
         }

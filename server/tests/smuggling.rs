@@ -25,7 +25,10 @@ fn refused(input: &str, config: &HttpConfig) -> (u16, usize) {
         let last = responses.last().expect("a response");
         assert!(last.closes(), "{input:?}: not closed");
         assert_eq!(responses.len(), 1, "{input:?}: {responses:?}");
-        assert!(!String::from_utf8_lossy(&last.body).contains("<script>"), "input echoed");
+        assert!(
+            !String::from_utf8_lossy(&last.body).contains("<script>"),
+            "input echoed"
+        );
         let now = (last.status, calls.load(Ordering::SeqCst));
         assert!(result.is_none_or(|r| r == now), "{input:?}: feeds disagree");
         result = Some(now);
@@ -93,10 +96,16 @@ const CHUNK_VECTORS: &[(&str, &str)] = &[
     ("bare LF after size", "5\nhello\r\n0\r\n\r\n"),
     ("bare CR in extension", "5;a=b\rc\r\nhello\r\n0\r\n\r\n"),
     ("extension without name", "5;=b\r\nhello\r\n0\r\n\r\n"),
-    ("unterminated quoted extension", "5;a=\"b\r\nhello\r\n0\r\n\r\n"),
+    (
+        "unterminated quoted extension",
+        "5;a=\"b\r\nhello\r\n0\r\n\r\n",
+    ),
     ("data longer than size", "5\r\nhelloX\r\n0\r\n\r\n"),
     ("missing final CRLF", "5\r\nhello\r\n0\r\n"),
-    ("forbidden trailer", "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n"),
+    (
+        "forbidden trailer",
+        "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n",
+    ),
     ("truncated data", "5\r\nhel"),
 ];
 
@@ -124,10 +133,16 @@ fn underscore_fields_are_dropped_refused_or_kept() {
     assert_eq!(parse_responses(&out, &[])[0].status, 200);
     assert_eq!(seen.lock().unwrap().pop(), Some((1, b"hi".to_vec())));
 
-    let refuse = HttpConfig { underscore_headers: moss_server::UnderscoreHeaders::Refuse, ..Default::default() };
+    let refuse = HttpConfig {
+        underscore_headers: moss_server::UnderscoreHeaders::Refuse,
+        ..Default::default()
+    };
     assert_eq!(refused(input, &refuse), (400, 0));
 
-    let keep = HttpConfig { underscore_headers: moss_server::UnderscoreHeaders::Keep, ..Default::default() };
+    let keep = HttpConfig {
+        underscore_headers: moss_server::UnderscoreHeaders::Keep,
+        ..Default::default()
+    };
     let out = serve(input.as_bytes(), &[], &app, &keep);
     assert_eq!(parse_responses(&out, &[])[0].status, 200);
     assert_eq!(seen.lock().unwrap().pop(), Some((2, b"hi".to_vec())));
@@ -139,16 +154,34 @@ fn limits_get_their_statuses() {
     let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(4094));
     assert_eq!(refused(&long_line, &config), (414, 0));
     let fits = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(4094 - 15));
-    let out = serve(fits.as_bytes(), &[], &|_req: Request| Response::new("ok".into()), &config);
+    let out = serve(
+        fits.as_bytes(),
+        &[],
+        &|_req: Request| Response::new("ok".into()),
+        &config,
+    );
     assert_eq!(parse_responses(&out, &[])[0].status, 200);
 
     let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
-    assert_eq!(refused(&format!("GET / HTTP/1.1\r\n{many}\r\n"), &config), (431, 0));
+    assert_eq!(
+        refused(&format!("GET / HTTP/1.1\r\n{many}\r\n"), &config),
+        (431, 0)
+    );
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(8190));
     assert_eq!(refused(&big, &config), (431, 0));
 
-    let limited = HttpConfig { limit_request_body: Some(4), ..Default::default() };
-    assert_eq!(refused("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", &limited), (413, 0));
-    let chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
+    let limited = HttpConfig {
+        limit_request_body: Some(4),
+        ..Default::default()
+    };
+    assert_eq!(
+        refused(
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            &limited
+        ),
+        (413, 0)
+    );
+    let chunked =
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
     assert_eq!(refused(chunked, &limited), (413, 1));
 }

@@ -52,7 +52,12 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn serve_connection<S, A>(stream: S, app: &A, config: &HttpConfig, conn: ConnInfo) -> io::Result<()>
+pub fn serve_connection<S, A>(
+    stream: S,
+    app: &A,
+    config: &HttpConfig,
+    conn: ConnInfo,
+) -> io::Result<()>
 where
     S: Transport + Send + 'static,
     A: App + ?Sized,
@@ -100,13 +105,19 @@ where
         }
         let mut keep_alive = answering.keep_alive;
         if !io.body_done()
-            && (io.continue_unsent() || io.known_remaining().is_some_and(|left| left > config.max_drain))
+            && (io.continue_unsent()
+                || io
+                    .known_remaining()
+                    .is_some_and(|left| left > config.max_drain))
         {
             keep_alive = false;
         }
         drop(io);
 
-        let answering = Answering { keep_alive, ..answering };
+        let answering = Answering {
+            keep_alive,
+            ..answering
+        };
         let mut keep_alive = write_response(&shared, response, answering, config)?;
 
         let mut io = lock(&shared);
@@ -148,7 +159,11 @@ impl From<HttpError> for HeadError {
 
 /// Reads the next request head; `None` when the connection closed or went
 /// idle between requests.
-fn read_head<S: Transport>(io: &mut ConnIo<S>, config: &HttpConfig, first: bool) -> Result<Option<Head>, HeadError> {
+fn read_head<S: Transport>(
+    io: &mut ConnIo<S>,
+    config: &HttpConfig,
+    first: bool,
+) -> Result<Option<Head>, HeadError> {
     let mut scanner = HeadScanner::new();
     let mut deadline: Option<Instant> = None;
     loop {
@@ -164,14 +179,20 @@ fn read_head<S: Transport>(io: &mut ConnIo<S>, config: &HttpConfig, first: bool)
             }
         }
         let idle = io.rbuf.is_empty() && !first;
-        let timeout = if idle { Some(config.keep_alive) } else { config.header_timeout };
+        let timeout = if idle {
+            Some(config.keep_alive)
+        } else {
+            config.header_timeout
+        };
         io.set_read_timeout(timeout).map_err(HeadError::Io)?;
         if !idle && deadline.is_none() {
             deadline = config.header_timeout.map(|t| Instant::now() + t);
         }
         match io.fill() {
             Ok(0) if io.rbuf.is_empty() => return Ok(None),
-            Ok(0) => return Err(HttpError::BadRequest("connection closed inside a request head").into()),
+            Ok(0) => {
+                return Err(HttpError::BadRequest("connection closed inside a request head").into())
+            }
             Ok(_) => {
                 if deadline.is_some_and(|d| Instant::now() > d) {
                     return Err(HttpError::RequestTimeout.into());
@@ -204,7 +225,11 @@ fn build_request(head: Head, body: Body, conn: &Arc<ConnInfo>) -> Request {
 }
 
 /// Sends the canned response for `error` and ends the connection.
-fn refuse<S: Transport>(io: &mut ConnIo<S>, error: &HttpError, config: &HttpConfig) -> io::Result<()> {
+fn refuse<S: Transport>(
+    io: &mut ConnIo<S>,
+    error: &HttpError,
+    config: &HttpConfig,
+) -> io::Result<()> {
     log::debug!("refusing request: {error}");
     write_refusal(&mut io.wbuf, error, config);
     io.flush()?;

@@ -102,9 +102,16 @@ impl RequestInfo {
     /// The port the client asked for (`SERVER_PORT`): from the `Host`
     /// header, else the local address, else the scheme's default.
     pub fn server_port(&self) -> u16 {
-        let default = if self.conn.scheme == Scheme::HTTPS { 443 } else { 80 };
+        let default = if self.conn.scheme == Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
         match self.host.as_ref().and_then(|h| h.to_str().ok()) {
-            Some(host) => split_host(host).1.and_then(|p| p.parse().ok()).unwrap_or(default),
+            Some(host) => split_host(host)
+                .1
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default),
             None => self.conn.local_addr.map_or(default, |a| a.port()),
         }
     }
@@ -153,7 +160,10 @@ mod tests {
 
     #[test]
     fn splits_hosts() {
-        assert_eq!(split_host("example.com:8080"), ("example.com", Some("8080")));
+        assert_eq!(
+            split_host("example.com:8080"),
+            ("example.com", Some("8080"))
+        );
         assert_eq!(split_host("[::1]:443"), ("[::1]", Some("443")));
         assert_eq!(split_host("[::1]"), ("[::1]", None));
         assert_eq!(split_host("example.com"), ("example.com", None));

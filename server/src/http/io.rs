@@ -226,7 +226,9 @@ impl<S: Transport> ConnIo<S> {
         if self.rbuf.is_empty() {
             self.fill_body()?;
         }
-        let n = (self.rbuf.len() as u64).min(remaining).min(buf.len() as u64) as usize;
+        let n = (self.rbuf.len() as u64)
+            .min(remaining)
+            .min(buf.len() as u64) as usize;
         buf[..n].copy_from_slice(&self.rbuf[..n]);
         self.rbuf.advance(n);
         self.body.received += n as u64;
@@ -275,7 +277,9 @@ impl<S: Transport> ConnIo<S> {
                     self.rbuf.advance(newline + 1);
                     if let Some(limit) = self.config.limit_request_body {
                         if self.body.received.saturating_add(size) > limit {
-                            return Err(self.fail(HttpError::PayloadTooLarge, ErrorKind::InvalidData));
+                            return Err(
+                                self.fail(HttpError::PayloadTooLarge, ErrorKind::InvalidData)
+                            );
                         }
                     }
                     self.body.decoder = match size {
@@ -298,7 +302,8 @@ impl<S: Transport> ConnIo<S> {
                 Decoder::Trailers(scanner) => match scanner.scan(&self.rbuf, &self.config) {
                     Ok(Some(len)) => {
                         let fields = scanner.fields();
-                        let trailers = match parse_trailers(&self.rbuf[..len], fields, &self.config) {
+                        let trailers = match parse_trailers(&self.rbuf[..len], fields, &self.config)
+                        {
                             Ok(trailers) => trailers,
                             Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
                         };
@@ -321,7 +326,9 @@ impl<S: Transport + Send> BodySource for ConnIo<S> {
     }
 
     fn trailers(&self, id: u64) -> Option<HeaderMap> {
-        (id == self.body.id).then(|| self.body.trailers.clone()).flatten()
+        (id == self.body.id)
+            .then(|| self.body.trailers.clone())
+            .flatten()
     }
 }
 
@@ -329,7 +336,9 @@ impl<S: Transport> ConnIo<S> {
     /// Reads decoded body bytes of request `id` (see [`BodySource`]).
     fn read_current(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
         if id != self.body.id {
-            return Err(io::Error::other("the request of this body has been answered"));
+            return Err(io::Error::other(
+                "the request of this body has been answered",
+            ));
         }
         if let Some(error) = &self.body.error {
             return Err(io::Error::new(ErrorKind::InvalidData, error.to_string()));

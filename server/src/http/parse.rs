@@ -47,7 +47,11 @@ impl HeadScanner {
 
     /// Scans newly arrived bytes of `buf`; `Some(len)` once the head, empty
     /// line included, is the first `len` bytes.
-    pub(crate) fn scan(&mut self, buf: &[u8], config: &HttpConfig) -> Result<Option<usize>, HttpError> {
+    pub(crate) fn scan(
+        &mut self,
+        buf: &[u8],
+        config: &HttpConfig,
+    ) -> Result<Option<usize>, HttpError> {
         loop {
             let Some(found) = memchr::memchr(b'\n', &buf[self.scan..]) else {
                 self.scan = buf.len();
@@ -75,7 +79,8 @@ impl HeadScanner {
                 }
             } else if line_len == 0 {
                 return Ok(Some(newline + 1));
-            } else if line_len + 2 > config.field_size_limit() || self.lines > config.fields_limit() {
+            } else if line_len + 2 > config.field_size_limit() || self.lines > config.fields_limit()
+            {
                 return Err(HttpError::HeaderFieldsTooLarge);
             }
             self.lines += 1;
@@ -113,7 +118,11 @@ const STACK_FIELDS: usize = 48;
 
 /// Parses a complete head of `fields` header fields (as counted by the
 /// [`HeadScanner`] that delimited it).
-pub(crate) fn parse_head(head: Bytes, fields: usize, config: &HttpConfig) -> Result<Head, HttpError> {
+pub(crate) fn parse_head(
+    head: Bytes,
+    fields: usize,
+    config: &HttpConfig,
+) -> Result<Head, HttpError> {
     let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
     let mut heap;
     let slots: &mut [httparse::Header<'_>] = if fields <= STACK_FIELDS {
@@ -152,7 +161,8 @@ pub(crate) fn parse_head(head: Bytes, fields: usize, config: &HttpConfig) -> Res
                 UnderscoreHeaders::Keep => {}
             }
         }
-        let name = HeaderName::from_bytes(name).map_err(|_| HttpError::BadRequest("invalid header name"))?;
+        let name = HeaderName::from_bytes(name)
+            .map_err(|_| HttpError::BadRequest("invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
             .map_err(|_| HttpError::BadRequest("invalid header value"))?;
         framing.note(&name, &value)?;
@@ -236,7 +246,10 @@ impl FramingFields {
                     self.chunked = true;
                     self.only_identity = false;
                 } else if coding.eq_ignore_ascii_case(b"identity") {
-                } else if KNOWN_CODINGS.iter().any(|known| coding.eq_ignore_ascii_case(known)) {
+                } else if KNOWN_CODINGS
+                    .iter()
+                    .any(|known| coding.eq_ignore_ascii_case(known))
+                {
                     self.only_identity = false;
                 } else if coding.is_empty() {
                     return Err(HttpError::BadRequest("empty transfer coding"));
@@ -275,7 +288,9 @@ impl FramingFields {
                 return Err(HttpError::BadRequest("Transfer-Encoding in HTTP/1.0"));
             }
             if self.content_length.is_some() {
-                return Err(HttpError::BadRequest("both Content-Length and Transfer-Encoding"));
+                return Err(HttpError::BadRequest(
+                    "both Content-Length and Transfer-Encoding",
+                ));
             }
             if !self.chunked {
                 return Err(HttpError::BadRequest("chunked is not the final coding"));
@@ -291,7 +306,8 @@ impl FramingFields {
             Version::HTTP_10 => self.keep_alive && !self.close,
             _ => !self.close,
         };
-        let expect_continue = self.expect_continue && version == Version::HTTP_11 && framing != Framing::Empty;
+        let expect_continue =
+            self.expect_continue && version == Version::HTTP_11 && framing != Framing::Empty;
         Ok((framing, keep_alive, expect_continue))
     }
 }
@@ -308,8 +324,14 @@ fn parse_content_length(value: &[u8]) -> Result<u64, HttpError> {
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |p| p + 1);
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |p| p + 1);
     &bytes[start..end]
 }
 
@@ -337,7 +359,11 @@ const FORBIDDEN_TRAILERS: [HeaderName; 16] = [
 ];
 
 /// Parses a complete trailer section of `fields` fields (its empty line included).
-pub(crate) fn parse_trailers(section: &[u8], fields: usize, config: &HttpConfig) -> Result<HeaderMap, HttpError> {
+pub(crate) fn parse_trailers(
+    section: &[u8],
+    fields: usize,
+    config: &HttpConfig,
+) -> Result<HeaderMap, HttpError> {
     let mut slots = vec![httparse::EMPTY_HEADER; fields];
     match httparse::parse_headers(section, &mut slots) {
         Ok(httparse::Status::Complete((len, parsed))) if len == section.len() => {
@@ -374,8 +400,14 @@ mod tests {
     fn head(text: &str) -> Result<Head, HttpError> {
         let config = HttpConfig::default();
         let mut scanner = HeadScanner::new();
-        let len = scanner.scan(text.as_bytes(), &config)?.expect("complete head");
-        parse_head(Bytes::copy_from_slice(&text.as_bytes()[..len]), scanner.fields(), &config)
+        let len = scanner
+            .scan(text.as_bytes(), &config)?
+            .expect("complete head");
+        parse_head(
+            Bytes::copy_from_slice(&text.as_bytes()[..len]),
+            scanner.fields(),
+            &config,
+        )
     }
 
     #[test]
@@ -389,14 +421,31 @@ mod tests {
 
     #[test]
     fn classifies_versions() {
-        assert_eq!(head("GET / HTTP/2.0\r\n\r\n").unwrap_err(), HttpError::VersionNotSupported);
-        assert!(matches!(head("GET / HTTP/0.99\r\n\r\n").unwrap_err(), HttpError::BadRequest(_)));
-        assert!(matches!(head("GET / HTTP/111\r\n\r\n").unwrap_err(), HttpError::BadRequest(_)));
+        assert_eq!(
+            head("GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            HttpError::VersionNotSupported
+        );
+        assert!(matches!(
+            head("GET / HTTP/0.99\r\n\r\n").unwrap_err(),
+            HttpError::BadRequest(_)
+        ));
+        assert!(matches!(
+            head("GET / HTTP/111\r\n\r\n").unwrap_err(),
+            HttpError::BadRequest(_)
+        ));
     }
 
     #[test]
     fn content_length_must_be_digits() {
-        for bad in ["-1", "+1", "1 2", "0x10", "5, 5", "", "99999999999999999999"] {
+        for bad in [
+            "-1",
+            "+1",
+            "1 2",
+            "0x10",
+            "5, 5",
+            "",
+            "99999999999999999999",
+        ] {
             let text = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
             assert!(head(&text).is_err(), "{bad:?}");
         }

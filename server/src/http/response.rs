@@ -89,7 +89,10 @@ impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Bytes(bytes) => f.debug_tuple("ResponseBody").field(&bytes.len()).finish(),
-            Inner::Stream { len, .. } => f.debug_struct("ResponseBody").field("stream_len", len).finish(),
+            Inner::Stream { len, .. } => f
+                .debug_struct("ResponseBody")
+                .field("stream_len", len)
+                .finish(),
         }
     }
 }
@@ -153,7 +156,11 @@ pub(crate) fn write_response<S: Transport>(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let app_close = parts.headers.get_all(header::CONNECTION).iter().any(has_close);
+    let app_close = parts
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(has_close);
     let length = match &body.inner {
         Inner::Bytes(bytes) => Some(bytes.len() as u64),
         Inner::Stream { len: Some(len), .. } => Some(*len),
@@ -178,7 +185,10 @@ pub(crate) fn write_response<S: Transport>(
     out.extend_from_slice(b"\r\n");
     let (mut has_date, mut has_server) = (false, false);
     for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
             continue;
         }
         has_date |= name == header::DATE;
@@ -203,7 +213,9 @@ pub(crate) fn write_response<S: Transport>(
     } else if !http11 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    let bodiless_status = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let bodiless_status = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
     if !bodiless_status {
         if let Some(len) = length {
             out.extend_from_slice(b"Content-Length: ");
@@ -247,7 +259,9 @@ fn stream_body<S: Transport>(
     loop {
         let want = match remaining {
             Some(0) => break,
-            Some(left) => scratch.len().min(usize::try_from(left).unwrap_or(usize::MAX)),
+            Some(left) => scratch
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX)),
             None => scratch.len(),
         };
         let read = catch_unwind(AssertUnwindSafe(|| loop {
@@ -310,7 +324,9 @@ pub(crate) fn write_refusal(out: &mut Vec<u8>, error: &HttpError, config: &HttpC
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: ");
+    out.extend_from_slice(
+        b"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: ",
+    );
     append_date(out);
     if let Some(server) = &config.server_header {
         out.extend_from_slice(b"\r\nServer: ");

@@ -139,12 +139,16 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
     let empty = (len, len);
     let (form, path_start) = if bytes == b"*" {
         if method != Method::OPTIONS {
-            return Err(HttpError::BadRequest("asterisk-form target without OPTIONS"));
+            return Err(HttpError::BadRequest(
+                "asterisk-form target without OPTIONS",
+            ));
         }
         (TargetForm::Asterisk, 0)
     } else if method == Method::CONNECT {
         if bytes.first() == Some(&b'/') || bytes.contains(&b'/') {
-            return Err(HttpError::BadRequest("CONNECT needs an authority-form target"));
+            return Err(HttpError::BadRequest(
+                "CONNECT needs an authority-form target",
+            ));
         }
         let target = RequestTarget {
             raw,
@@ -203,14 +207,20 @@ pub(crate) fn to_uri(target: &RequestTarget) -> Result<Uri, HttpError> {
     let end = memchr::memchr(b'#', &target.raw).unwrap_or(target.raw.len());
     let mut encoded = Vec::with_capacity(target.raw.len() + 16);
     for &b in &target.raw[..end] {
-        if b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}') {
+        if b.is_ascii_graphic()
+            && !matches!(
+                b,
+                b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            )
+        {
             encoded.push(b);
         } else {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
             encoded.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
-    Uri::from_maybe_shared(Bytes::from(encoded)).map_err(|_| HttpError::BadRequest("invalid request-target"))
+    Uri::from_maybe_shared(Bytes::from(encoded))
+        .map_err(|_| HttpError::BadRequest("invalid request-target"))
 }
 
 #[cfg(test)]
@@ -224,14 +234,20 @@ mod tests {
     #[test]
     fn splits_forms() {
         let a = t("http://user:pass@example.com:8080/foo?q=1", Method::GET).unwrap();
-        assert_eq!((a.form(), a.path(), a.query()), (TargetForm::Absolute, "/foo", "q=1"));
+        assert_eq!(
+            (a.form(), a.path(), a.query()),
+            (TargetForm::Absolute, "/foo", "q=1")
+        );
         let o = t("///keeping_slashes", Method::GET).unwrap();
         assert_eq!(o.path(), "///keeping_slashes");
         assert!(t("*", Method::GET).is_err());
         assert!(t("example.com:443", Method::GET).is_err());
         assert!(t("foo/bar", Method::GET).is_err());
         assert_eq!(t("*", Method::OPTIONS).unwrap().path(), "*");
-        assert_eq!(t("[::1]:443", Method::CONNECT).unwrap().form(), TargetForm::Authority);
+        assert_eq!(
+            t("[::1]:443", Method::CONNECT).unwrap().form(),
+            TargetForm::Authority
+        );
     }
 
     #[test]

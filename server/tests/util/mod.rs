@@ -28,7 +28,11 @@ impl TestStream {
         TestStream {
             input: input.to_vec(),
             pos: 0,
-            chunks: if chunks.is_empty() { vec![usize::MAX] } else { chunks.to_vec() },
+            chunks: if chunks.is_empty() {
+                vec![usize::MAX]
+            } else {
+                chunks.to_vec()
+            },
             next_chunk: 0,
             output: Arc::default(),
             writes: Arc::default(),
@@ -75,7 +79,8 @@ impl Transport for TestStream {
 pub fn serve<A: App>(input: &[u8], chunks: &[usize], app: &A, config: &HttpConfig) -> Vec<u8> {
     let stream = TestStream::new(input, chunks);
     let output = stream.output.clone();
-    serve_connection(stream, app, config, ConnInfo::default()).expect("in-memory I/O does not fail");
+    serve_connection(stream, app, config, ConnInfo::default())
+        .expect("in-memory I/O does not fail");
     let out = output.lock().unwrap().clone();
     out
 }
@@ -97,7 +102,8 @@ impl Parsed {
     }
 
     pub fn closes(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
@@ -110,21 +116,36 @@ pub fn parse_responses(mut out: &[u8], head_requests: &[bool]) -> Vec<Parsed> {
         let mut response = httparse::Response::new(&mut headers);
         let len = match response.parse(out).expect("well-formed response head") {
             httparse::Status::Complete(len) => len,
-            httparse::Status::Partial => panic!("truncated response head: {:?}", String::from_utf8_lossy(out)),
+            httparse::Status::Partial => panic!(
+                "truncated response head: {:?}",
+                String::from_utf8_lossy(out)
+            ),
         };
         let status = response.code.unwrap();
         let headers: Vec<(String, String)> = response
             .headers
             .iter()
-            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
             .collect();
         out = &out[len..];
-        let mut p = Parsed { status, headers, body: Vec::new() };
+        let mut p = Parsed {
+            status,
+            headers,
+            body: Vec::new(),
+        };
         if status == 100 {
             parsed.push(p);
             continue;
         }
-        let is_head = head_requests.get(parsed.iter().filter(|r| r.status != 100).count()).copied().unwrap_or(false);
+        let is_head = head_requests
+            .get(parsed.iter().filter(|r| r.status != 100).count())
+            .copied()
+            .unwrap_or(false);
         if is_head || status == 204 || status == 304 {
         } else if let Some(len) = p.header("content-length") {
             let len: usize = len.parse().unwrap();
@@ -133,7 +154,9 @@ pub fn parse_responses(mut out: &[u8], head_requests: &[bool]) -> Vec<Parsed> {
         } else if p.header("transfer-encoding").is_some() {
             loop {
                 let line_end = out.windows(2).position(|w| w == b"\r\n").unwrap();
-                let size = usize::from_str_radix(std::str::from_utf8(&out[..line_end]).unwrap(), 16).unwrap();
+                let size =
+                    usize::from_str_radix(std::str::from_utf8(&out[..line_end]).unwrap(), 16)
+                        .unwrap();
                 out = &out[line_end + 2..];
                 if size == 0 {
                     assert!(out.starts_with(b"\r\n"));
