@@ -197,6 +197,17 @@ fn request_body_can_be_streamed_back() {
 }
 
 #[test]
+fn a_streamed_echo_gets_continue_before_its_response() {
+    let app = |req: Request| Response::new(ResponseBody::stream(req.into_body()));
+    let input = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello";
+    let out = serve(input, &[], &app, &HttpConfig::default());
+    assert!(out.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
+    let responses = parse_responses(&out, &[]);
+    assert_eq!(responses.len(), 2);
+    assert_eq!(responses[1].body, b"hello");
+}
+
+#[test]
 fn bodiless_statuses_have_no_body() {
     for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
         let app = move |_req: Request| {

@@ -82,6 +82,10 @@ where
             keep_alive,
         };
         io.begin_body(id, head.framing, head.expect_continue);
+        if head.framing != Framing::Empty {
+            // Body reads get the head's timeout, not the idle keep-alive one.
+            io.set_read_timeout(config.header_timeout)?;
+        }
         drop(io);
 
         let body = match head.framing {

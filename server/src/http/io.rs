@@ -163,6 +163,11 @@ impl<S: Transport> ConnIo<S> {
         self.body.continue_pending
     }
 
+    /// Clears a pending `100 Continue`, returning whether one was pending.
+    pub(crate) fn take_continue(&mut self) -> bool {
+        std::mem::take(&mut self.body.continue_pending)
+    }
+
     /// Bytes of a Content-Length body not yet read, if the body has one.
     pub(crate) fn known_remaining(&self) -> Option<u64> {
         match self.body.decoder {

@@ -177,6 +177,12 @@ pub(crate) fn write_response<S: Transport>(
     let keep_alive = answering.keep_alive && !app_close && !close_delimited;
 
     let mut io = lock(shared);
+    // A final response ends the chance of a `100 Continue`, except that a
+    // streamed response may go on to read the request body (an echo): the
+    // client is then told to send it first.
+    if io.take_continue() && !no_body && matches!(body.inner, Inner::Stream { .. }) {
+        io.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     let out = &mut io.wbuf;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
