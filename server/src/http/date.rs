@@ -17,8 +17,8 @@ thread_local! {
     };
 }
 
-/// Appends the current date as an IMF-fixdate to `out`.
-pub(crate) fn append_date(out: &mut Vec<u8>) {
+/// The current date as an IMF-fixdate.
+pub(crate) fn now() -> [u8; DATE_LEN] {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -29,8 +29,8 @@ pub(crate) fn append_date(out: &mut Vec<u8>) {
             cached.text = format_imf(now);
             cached.second = now;
         }
-        out.extend_from_slice(&cached.text);
-    });
+        cached.text
+    })
 }
 
 /// Formats seconds since the Unix epoch as an IMF-fixdate (RFC 9110 5.6.7).

@@ -9,6 +9,7 @@ use http::HeaderMap;
 
 use super::body::{parse_chunk_size, BodySource, MAX_CHUNK_LINE};
 use super::config::HttpConfig;
+use super::date::{self, DATE_LEN};
 use super::error::HttpError;
 use super::parse::{parse_trailers, Framing, HeadScanner};
 use super::transport::Transport;
@@ -19,6 +20,9 @@ const READ_SIZE: usize = 16 * 1024;
 /// Write buffer size past which pending responses are sent even while
 /// pipelined input is still buffered.
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
+
+/// Responses that may share one reading of the clock (within one batch).
+const DATE_REUSE: u32 = 16;
 
 /// `HTTP/1.1 100 Continue`, sent at the first read of a body that expects it.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -66,6 +70,12 @@ pub(crate) struct ConnIo<S> {
     /// Response bytes not yet sent.
     pub(crate) wbuf: Vec<u8>,
     config: HttpConfig,
+    /// The `Date` value for responses, and how many more responses may use
+    /// it: reading the clock costs as much as parsing a small request, so a
+    /// batch of pipelined responses shares one reading (refreshed at each
+    /// read from the client and every few responses).
+    date: [u8; DATE_LEN],
+    date_uses: u32,
     /// Last value given to `Transport::set_read_timeout`.
     read_timeout: Option<Duration>,
     body: BodyState,
@@ -78,6 +88,8 @@ impl<S: Transport> ConnIo<S> {
             rbuf: BytesMut::with_capacity(READ_SIZE),
             wbuf: Vec::with_capacity(8 * 1024),
             config: config.clone(),
+            date: [b' '; DATE_LEN],
+            date_uses: 0,
             read_timeout: None,
             body: BodyState {
                 id: 0,
@@ -88,6 +100,16 @@ impl<S: Transport> ConnIo<S> {
                 trailers: None,
             },
         }
+    }
+
+    /// The `Date` value for the next response.
+    pub(crate) fn date(&mut self) -> [u8; DATE_LEN] {
+        if self.date_uses == 0 {
+            self.date = date::now();
+            self.date_uses = DATE_REUSE;
+        }
+        self.date_uses -= 1;
+        self.date
     }
 
     /// Sets the stream's read timeout if it differs from the current one.
@@ -116,6 +138,7 @@ impl<S: Transport> ConnIo<S> {
         if !self.wbuf.is_empty() {
             self.flush()?;
         }
+        self.date_uses = 0;
         if self.rbuf.capacity() - self.rbuf.len() < READ_SIZE / 4 {
             self.rbuf.reserve(READ_SIZE);
         }

@@ -114,7 +114,8 @@ pub(crate) struct Head {
     pub(crate) expect_continue: bool,
 }
 
-const STACK_FIELDS: usize = 48;
+/// Header slots kept on the stack; heads with more fields use the heap.
+const STACK_FIELDS: usize = 16;
 
 /// Parses a complete head of `fields` header fields (as counted by the
 /// [`HeadScanner`] that delimited it).

@@ -10,7 +10,6 @@ use http::header::{self, HeaderValue};
 use http::{StatusCode, Version};
 
 use super::config::HttpConfig;
-use super::date::append_date;
 use super::error::HttpError;
 use super::io::{ConnIo, FLUSH_AT};
 use super::transport::Transport;
@@ -183,6 +182,7 @@ pub(crate) fn write_response<S: Transport>(
     if io.take_continue() && !no_body && matches!(body.inner, Inner::Stream { .. }) {
         io.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
+    let date = io.date();
     let out = &mut io.wbuf;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -206,7 +206,7 @@ pub(crate) fn write_response<S: Transport>(
     }
     if !has_date {
         out.extend_from_slice(b"Date: ");
-        append_date(out);
+        out.extend_from_slice(&date);
         out.extend_from_slice(b"\r\n");
     }
     if let (false, Some(server)) = (has_server, &config.server_header) {
@@ -324,6 +324,7 @@ fn has_close(value: &HeaderValue) -> bool {
 
 /// Appends the canned response for a refused request (never echoing input).
 pub(crate) fn write_refusal(out: &mut Vec<u8>, error: &HttpError, config: &HttpConfig) {
+    let date = super::date::now();
     let status = error.status();
     let reason = status.canonical_reason().unwrap_or("Error");
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -333,7 +334,7 @@ pub(crate) fn write_refusal(out: &mut Vec<u8>, error: &HttpError, config: &HttpC
     out.extend_from_slice(
         b"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: ",
     );
-    append_date(out);
+    out.extend_from_slice(&date);
     if let Some(server) = &config.server_header {
         out.extend_from_slice(b"\r\nServer: ");
         out.extend_from_slice(server.as_bytes());
