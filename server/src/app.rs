@@ -1,0 +1,39 @@
+//! The application API: `Request`, `Response` and the `App` trait.
+
+use crate::http::{Body, ResponseBody};
+
+/// A request as the application sees it: an [`http::Request`] whose body
+/// streams from the connection. Its extensions hold a
+/// [`RequestInfo`](crate::RequestInfo) (see [`RequestExt`](crate::RequestExt)).
+pub type Request = ::http::Request<Body>;
+
+/// A response: an [`http::Response`] whose body is bytes or a reader.
+pub type Response = ::http::Response<ResponseBody>;
+
+/// An application: turns each request into a response, in blocking style.
+///
+/// It is shared by every connection of a worker, hence `Send + Sync`.
+/// Closures implement it. A panic in `call` answers that request with 500
+/// and closes its connection; the worker carries on.
+///
+/// # Examples
+///
+/// ```
+/// use moss_server::{App, Request, Response};
+/// let app = |_req: Request| Response::new("Hello, World!".into());
+/// fn check(_: &impl App) {}
+/// check(&app);
+/// ```
+pub trait App: Send + Sync {
+    /// Answers one request.
+    fn call(&self, request: Request) -> Response;
+}
+
+impl<F> App for F
+where
+    F: Fn(Request) -> Response + Send + Sync,
+{
+    fn call(&self, request: Request) -> Response {
+        self(request)
+    }
+}

@@ -1,0 +1,56 @@
+//! Why a request was refused, and the status and canned response each reason gets.
+
+use http::StatusCode;
+
+/// A request the engine refuses before (or instead of) the application's answer.
+///
+/// Each variant maps to one status ([`HttpError::status`]); the engine answers
+/// with a fixed text that never echoes the client's input, then closes the
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// Malformed request: request line, header, framing or chunk syntax (400).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The request line is longer than `limit_request_line` (414).
+    #[error("request line too long")]
+    UriTooLong,
+    /// Too many header fields, or one longer than `limit_request_field_size` (431).
+    #[error("request header fields too large")]
+    HeaderFieldsTooLarge,
+    /// The body is longer than `limit_request_body` (413).
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The request head did not arrive within `header_timeout` (408).
+    #[error("timed out reading the request head")]
+    RequestTimeout,
+    /// A transfer coding the engine does not know (501).
+    #[error("unsupported transfer coding")]
+    UnsupportedTransferCoding,
+    /// A well-formed HTTP version other than 1.0 and 1.1 (505).
+    #[error("unsupported HTTP version")]
+    VersionNotSupported,
+    /// An `Expect` value other than `100-continue` (417).
+    #[error("unsupported expectation")]
+    ExpectationFailed,
+    /// The application panicked (500).
+    #[error("application panicked")]
+    AppPanicked,
+}
+
+impl HttpError {
+    /// The response status for this refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::UriTooLong => StatusCode::URI_TOO_LONG,
+            HttpError::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            HttpError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            HttpError::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            HttpError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
+            HttpError::AppPanicked => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Request heads: finding their end under the limits, then parsing them with
+//! `httparse` and checking everything that decides message framing.
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Uri, Version};
+
+use super::config::{HttpConfig, UnderscoreHeaders, MAX_HEAD};
+use super::error::HttpError;
+use super::target::{self, RequestTarget};
+
+/// Finds the end of a head (request line + fields, or a trailer section)
+/// as bytes arrive, enforcing line, field-size and field-count limits and
+/// refusing bare LF on the way. Scanning resumes where it stopped, so a head
+/// that trickles in byte by byte costs linear time.
+#[derive(Debug, Default)]
+pub(crate) struct HeadScanner {
+    scan: usize,
+    line_start: usize,
+    /// Lines seen so far, the request line included.
+    lines: usize,
+}
+
+impl HeadScanner {
+    /// A scanner for a request head.
+    pub(crate) fn new() -> HeadScanner {
+        HeadScanner::default()
+    }
+
+    /// A scanner for a chunked body's trailer section (no request line).
+    pub(crate) fn trailers() -> HeadScanner {
+        HeadScanner {
+            lines: 1,
+            ..HeadScanner::default()
+        }
+    }
+
+    /// Whether nothing has been scanned yet.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.scan == 0 && self.lines == 0
+    }
+
+    /// Header fields seen so far.
+    pub(crate) fn fields(&self) -> usize {
+        self.lines.saturating_sub(1)
+    }
+
+    /// Scans newly arrived bytes of `buf`; `Some(len)` once the head, empty
+    /// line included, is the first `len` bytes.
+    pub(crate) fn scan(
+        &mut self,
+        buf: &[u8],
+        config: &HttpConfig,
+    ) -> Result<Option<usize>, HttpError> {
+        loop {
+            let Some(found) = memchr::memchr(b'\n', &buf[self.scan..]) else {
+                self.scan = buf.len();
+                let partial = buf.len() - self.line_start;
+                if self.lines == 0 {
+                    if partial > config.line_limit() + 1 || buf.len() > MAX_HEAD {
+                        return Err(HttpError::UriTooLong);
+                    }
+                } else if partial > config.field_size_limit() || buf.len() > MAX_HEAD {
+                    return Err(HttpError::HeaderFieldsTooLarge);
+                }
+                return Ok(None);
+            };
+            let newline = self.scan + found;
+            if newline == self.line_start || buf[newline - 1] != b'\r' {
+                return Err(HttpError::BadRequest("line not ended by CRLF"));
+            }
+            let line_len = newline - 1 - self.line_start;
+            if self.lines == 0 {
+                if line_len > config.line_limit() {
+                    return Err(HttpError::UriTooLong);
+                }
+                if line_len == 0 {
+                    return Err(HttpError::BadRequest("empty request line"));
+                }
+            } else if line_len == 0 {
+                return Ok(Some(newline + 1));
+            } else if line_len + 2 > config.field_size_limit() || self.lines > config.fields_limit()
+            {
+                return Err(HttpError::HeaderFieldsTooLarge);
+            }
+            self.lines += 1;
+            self.line_start = newline + 1;
+            self.scan = newline + 1;
+        }
+    }
+}
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// Chunked transfer coding (as the final coding).
+    Chunked,
+}
+
+/// A parsed and checked request head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) target: RequestTarget,
+    pub(crate) framing: Framing,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+}
+
+/// Header slots kept on the stack; heads with more fields use the heap.
+const STACK_FIELDS: usize = 16;
+
+/// Parses a complete head of `fields` header fields (as counted by the
+/// [`HeadScanner`] that delimited it).
+pub(crate) fn parse_head(
+    head: Bytes,
+    fields: usize,
+    config: &HttpConfig,
+) -> Result<Head, HttpError> {
+    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    let mut heap;
+    let slots: &mut [httparse::Header<'_>] = if fields <= STACK_FIELDS {
+        &mut stack[..fields.max(1)]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; fields];
+        &mut heap
+    };
+    let mut req = httparse::Request::new(slots);
+    match req.parse(&head) {
+        Ok(httparse::Status::Complete(len)) if len == head.len() => {}
+        Ok(_) => return Err(HttpError::BadRequest("malformed request head")),
+        Err(httparse::Error::Version) => return Err(version_error(&head)),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeaderFieldsTooLarge),
+        Err(_) => return Err(HttpError::BadRequest("malformed request head")),
+    }
+    let method = check_method(req.method.unwrap_or_default())?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let raw_target = head.slice_ref(req.path.unwrap_or_default().as_bytes());
+    let target = target::split(raw_target, &method)?;
+    let uri = target::to_uri(&target)?;
+
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut framing = FramingFields::default();
+    for field in req.headers.iter() {
+        let name = field.name.as_bytes();
+        if name.contains(&b'_') {
+            match config.underscore_headers {
+                UnderscoreHeaders::Drop => continue,
+                UnderscoreHeaders::Refuse => {
+                    return Err(HttpError::BadRequest("header name with underscore"))
+                }
+                UnderscoreHeaders::Keep => {}
+            }
+        }
+        let name = HeaderName::from_bytes(name)
+            .map_err(|_| HttpError::BadRequest("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
+            .map_err(|_| HttpError::BadRequest("invalid header value"))?;
+        framing.note(&name, &value)?;
+        headers.append(name, value);
+    }
+    let (framing, keep_alive, expect_continue) = framing.resolve(version)?;
+    if let (Framing::Length(len), Some(limit)) = (framing, config.limit_request_body) {
+        if len > limit {
+            return Err(HttpError::PayloadTooLarge);
+        }
+    }
+    Ok(Head {
+        method,
+        uri,
+        version,
+        headers,
+        target,
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// 505 for a well-formed but unsupported `HTTP/x.y`, 400 for anything else.
+fn version_error(head: &[u8]) -> HttpError {
+    let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
+    let line = &head[..line_end];
+    let last = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match last {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            HttpError::VersionNotSupported
+        }
+        _ => HttpError::BadRequest("malformed HTTP version"),
+    }
+}
+
+/// Methods as gunicorn accepts them: a token of 3 to 20 characters without
+/// lower-case letters.
+fn check_method(method: &str) -> Result<Method, HttpError> {
+    let bytes = method.as_bytes();
+    if !(3..=20).contains(&bytes.len()) || bytes.iter().any(u8::is_ascii_lowercase) {
+        return Err(HttpError::BadRequest("invalid method"));
+    }
+    Method::from_bytes(bytes).map_err(|_| HttpError::BadRequest("invalid method"))
+}
+
+/// The fields that decide framing and connection handling, as seen so far.
+#[derive(Default)]
+struct FramingFields {
+    content_length: Option<u64>,
+    chunked: bool,
+    has_transfer_encoding: bool,
+    only_identity: bool,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+    host: bool,
+    content_type: bool,
+}
+
+impl FramingFields {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HttpError> {
+        if name == header::CONTENT_LENGTH {
+            if self.content_length.is_some() {
+                return Err(HttpError::BadRequest("repeated Content-Length"));
+            }
+            self.content_length = Some(parse_content_length(value.as_bytes())?);
+        } else if name == header::TRANSFER_ENCODING {
+            if !self.has_transfer_encoding {
+                self.has_transfer_encoding = true;
+                self.only_identity = true;
+            }
+            for coding in value.as_bytes().split(|&b| b == b',') {
+                let coding = trim(coding);
+                if self.chunked {
+                    return Err(HttpError::BadRequest("chunked is not the final coding"));
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    self.chunked = true;
+                    self.only_identity = false;
+                } else if coding.eq_ignore_ascii_case(b"identity") {
+                } else if KNOWN_CODINGS
+                    .iter()
+                    .any(|known| coding.eq_ignore_ascii_case(known))
+                {
+                    self.only_identity = false;
+                } else if coding.is_empty() {
+                    return Err(HttpError::BadRequest("empty transfer coding"));
+                } else {
+                    return Err(HttpError::UnsupportedTransferCoding);
+                }
+            }
+        } else if name == header::CONNECTION {
+            for option in value.as_bytes().split(|&b| b == b',') {
+                let option = trim(option);
+                if option.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                }
+            }
+        } else if name == header::EXPECT {
+            if !value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+                return Err(HttpError::ExpectationFailed);
+            }
+            self.expect_continue = true;
+        } else if name == header::HOST {
+            if std::mem::replace(&mut self.host, true) {
+                return Err(HttpError::BadRequest("repeated Host"));
+            }
+        } else if name == header::CONTENT_TYPE && std::mem::replace(&mut self.content_type, true) {
+            return Err(HttpError::BadRequest("repeated Content-Type"));
+        }
+        Ok(())
+    }
+
+    /// Framing, keep-alive and `Expect: 100-continue` of the whole head.
+    fn resolve(self, version: Version) -> Result<(Framing, bool, bool), HttpError> {
+        let framing = if self.has_transfer_encoding && !self.only_identity {
+            if version == Version::HTTP_10 {
+                return Err(HttpError::BadRequest("Transfer-Encoding in HTTP/1.0"));
+            }
+            if self.content_length.is_some() {
+                return Err(HttpError::BadRequest(
+                    "both Content-Length and Transfer-Encoding",
+                ));
+            }
+            if !self.chunked {
+                return Err(HttpError::BadRequest("chunked is not the final coding"));
+            }
+            Framing::Chunked
+        } else {
+            match self.content_length {
+                None | Some(0) => Framing::Empty,
+                Some(len) => Framing::Length(len),
+            }
+        };
+        let keep_alive = match version {
+            Version::HTTP_10 => self.keep_alive && !self.close,
+            _ => !self.close,
+        };
+        let expect_continue =
+            self.expect_continue && version == Version::HTTP_11 && framing != Framing::Empty;
+        Ok((framing, keep_alive, expect_continue))
+    }
+}
+
+/// Transfer codings the engine passes through undecoded before `chunked`.
+const KNOWN_CODINGS: [&[u8]; 5] = [b"gzip", b"x-gzip", b"deflate", b"compress", b"x-compress"];
+
+/// `Content-Length = 1*DIGIT`, no sign, no list, at most 19 digits.
+fn parse_content_length(value: &[u8]) -> Result<u64, HttpError> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return Err(HttpError::BadRequest("invalid Content-Length"));
+    }
+    Ok(value.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |p| p + 1);
+    &bytes[start..end]
+}
+
+/// Header fields that must not appear in a trailer section (RFC 9110 6.5.1):
+/// framing, routing, request modifiers, authentication and content coding.
+/// (`Content-Type` is allowed, as gunicorn's corpus expects; trailers never
+/// replace header fields, the app reads them apart.)
+const FORBIDDEN_TRAILERS: [HeaderName; 16] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::HOST,
+    header::TRAILER,
+    header::TE,
+    header::CONNECTION,
+    header::UPGRADE,
+    header::EXPECT,
+    header::RANGE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::AUTHORIZATION,
+    header::CONTENT_ENCODING,
+    header::CACHE_CONTROL,
+];
+
+/// Parses a complete trailer section of `fields` fields (its empty line included).
+pub(crate) fn parse_trailers(
+    section: &[u8],
+    fields: usize,
+    config: &HttpConfig,
+) -> Result<HeaderMap, HttpError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; fields];
+    match httparse::parse_headers(section, &mut slots) {
+        Ok(httparse::Status::Complete((len, parsed))) if len == section.len() => {
+            let mut trailers = HeaderMap::with_capacity(parsed.len());
+            for field in parsed {
+                if field.name.contains('_') {
+                    match config.underscore_headers {
+                        UnderscoreHeaders::Drop => continue,
+                        UnderscoreHeaders::Refuse => {
+                            return Err(HttpError::BadRequest("trailer name with underscore"))
+                        }
+                        UnderscoreHeaders::Keep => {}
+                    }
+                }
+                let name = HeaderName::from_bytes(field.name.as_bytes())
+                    .map_err(|_| HttpError::BadRequest("invalid trailer name"))?;
+                if FORBIDDEN_TRAILERS.contains(&name) {
+                    return Err(HttpError::BadRequest("forbidden trailer field"));
+                }
+                let value = HeaderValue::from_bytes(field.value)
+                    .map_err(|_| HttpError::BadRequest("invalid trailer value"))?;
+                trailers.append(name, value);
+            }
+            Ok(trailers)
+        }
+        _ => Err(HttpError::BadRequest("malformed trailer section")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Head, HttpError> {
+        let config = HttpConfig::default();
+        let mut scanner = HeadScanner::new();
+        let len = scanner
+            .scan(text.as_bytes(), &config)?
+            .expect("complete head");
+        parse_head(
+            Bytes::copy_from_slice(&text.as_bytes()[..len]),
+            scanner.fields(),
+            &config,
+        )
+    }
+
+    #[test]
+    fn parses_a_simple_head() {
+        let h = head("GET /a?b HTTP/1.1\r\nHost: x\r\nX-Y:  z \r\n\r\n").unwrap();
+        assert_eq!(h.method, Method::GET);
+        assert_eq!(h.headers["x-y"], "z");
+        assert!(h.keep_alive);
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn classifies_versions() {
+        assert_eq!(
+            head("GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            HttpError::VersionNotSupported
+        );
+        assert!(matches!(
+            head("GET / HTTP/0.99\r\n\r\n").unwrap_err(),
+            HttpError::BadRequest(_)
+        ));
+        assert!(matches!(
+            head("GET / HTTP/111\r\n\r\n").unwrap_err(),
+            HttpError::BadRequest(_)
+        ));
+    }
+
+    #[test]
+    fn content_length_must_be_digits() {
+        for bad in [
+            "-1",
+            "+1",
+            "1 2",
+            "0x10",
+            "5, 5",
+            "",
+            "99999999999999999999",
+        ] {
+            let text = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(head(&text).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The request-target: its four forms, its raw text, and path/query helpers.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::{Method, Uri};
+
+use super::error::HttpError;
+
+/// Which of the four forms of RFC 9112 section 3.2 a request-target has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`, the usual form.
+    Origin,
+    /// `http://host/path?query`, as sent to proxies.
+    Absolute,
+    /// `host:port`, only with `CONNECT`.
+    Authority,
+    /// `*`, only with `OPTIONS`.
+    Asterisk,
+}
+
+/// The request-target exactly as received, split the way gunicorn (and
+/// Python's `urlsplit`) splits it for WSGI.
+///
+/// The raw text may hold bytes that [`http::Uri`] refuses (UTF-8, `"`); the
+/// request's `Uri` then carries them percent-encoded while this keeps them.
+///
+/// # Examples
+///
+/// ```
+/// use moss_server::http::RequestTarget;
+/// let target = RequestTarget::parse_for_test("/a%20b?x=1#frag");
+/// assert_eq!(target.path(), "/a%20b");
+/// assert_eq!(target.query(), "x=1");
+/// assert_eq!(target.fragment(), "frag");
+/// assert_eq!(target.decoded_path(), "/a b");
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestTarget {
+    raw: Bytes,
+    form: TargetForm,
+    path: (usize, usize),
+    query: (usize, usize),
+    fragment: (usize, usize),
+}
+
+impl RequestTarget {
+    /// Splits a target for tests and examples; the engine uses its own path.
+    pub fn parse_for_test(text: &str) -> RequestTarget {
+        let method = if text.starts_with('/') || text.contains("://") {
+            Method::GET
+        } else if text == "*" {
+            Method::OPTIONS
+        } else {
+            Method::CONNECT
+        };
+        split(Bytes::copy_from_slice(text.as_bytes()), &method)
+            .unwrap_or_else(|_| split(Bytes::from_static(b"/"), &Method::GET).expect("'/' splits"))
+    }
+
+    /// The target as received (valid UTF-8, checked by the parser).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.raw).unwrap_or("")
+    }
+
+    /// The form of the target.
+    pub fn form(&self) -> TargetForm {
+        self.form
+    }
+
+    fn part(&self, (start, end): (usize, usize)) -> &str {
+        self.as_str().get(start..end).unwrap_or("")
+    }
+
+    /// The path, still percent-encoded (empty for `CONNECT host:port`).
+    pub fn path(&self) -> &str {
+        self.part(self.path)
+    }
+
+    /// The query string without `?` (empty when absent).
+    pub fn query(&self) -> &str {
+        self.part(self.query)
+    }
+
+    /// The fragment without `#` (clients should not send one; empty when absent).
+    pub fn fragment(&self) -> &str {
+        self.part(self.fragment)
+    }
+
+    /// The path percent-decoded, like WSGI's `PATH_INFO`; bytes that are not
+    /// UTF-8 after decoding are replaced with U+FFFD.
+    pub fn decoded_path(&self) -> Cow<'_, str> {
+        let path = self.path();
+        if !path.contains('%') {
+            return Cow::Borrowed(path);
+        }
+        match percent_decode(path.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(path),
+            Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+        }
+    }
+}
+
+/// Decodes `%HH` escapes; a `%` not followed by two hex digits stays as is.
+pub(crate) fn percent_decode(input: &[u8]) -> Cow<'_, [u8]> {
+    if !input.contains(&b'%') {
+        return Cow::Borrowed(input);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' && i + 2 < input.len() {
+            if let (Some(h), Some(l)) = (hex(input[i + 1]), hex(input[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Classifies and splits `raw`, refusing forms the method does not allow.
+pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpError> {
+    let bytes = &raw[..];
+    let len = bytes.len();
+    let empty = (len, len);
+    let (form, path_start) = if bytes == b"*" {
+        if method != Method::OPTIONS {
+            return Err(HttpError::BadRequest(
+                "asterisk-form target without OPTIONS",
+            ));
+        }
+        (TargetForm::Asterisk, 0)
+    } else if method == Method::CONNECT {
+        if bytes.first() == Some(&b'/') || bytes.contains(&b'/') {
+            return Err(HttpError::BadRequest(
+                "CONNECT needs an authority-form target",
+            ));
+        }
+        let target = RequestTarget {
+            raw,
+            form: TargetForm::Authority,
+            path: empty,
+            query: empty,
+            fragment: empty,
+        };
+        return Ok(target);
+    } else if bytes.first() == Some(&b'/') {
+        (TargetForm::Origin, 0)
+    } else if let Some(authority) = scheme_end(bytes) {
+        let path_start = bytes[authority..]
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .map_or(len, |p| authority + p);
+        if path_start == authority {
+            return Err(HttpError::BadRequest("absolute-form target without a host"));
+        }
+        (TargetForm::Absolute, path_start)
+    } else {
+        return Err(HttpError::BadRequest("request-target in no known form"));
+    };
+    let hash = memchr::memchr(b'#', &bytes[path_start..]).map_or(len, |p| path_start + p);
+    let question = memchr::memchr(b'?', &bytes[path_start..hash]).map(|p| path_start + p);
+    let (path, query) = match question {
+        Some(q) => ((path_start, q), (q + 1, hash)),
+        None => ((path_start, hash), empty),
+    };
+    let fragment = if hash < len { (hash + 1, len) } else { empty };
+    Ok(RequestTarget {
+        raw,
+        form,
+        path,
+        query,
+        fragment,
+    })
+}
+
+/// For `scheme://…`, the index just after `//`.
+fn scheme_end(bytes: &[u8]) -> Option<usize> {
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let scheme = &bytes[..colon];
+    let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    (valid && bytes[colon..].starts_with(b"://")).then_some(colon + 3)
+}
+
+/// Builds the `Uri` of the request, percent-encoding what `Uri` refuses.
+pub(crate) fn to_uri(target: &RequestTarget) -> Result<Uri, HttpError> {
+    if let Ok(uri) = Uri::from_maybe_shared(target.raw.clone()) {
+        return Ok(uri);
+    }
+    let end = memchr::memchr(b'#', &target.raw).unwrap_or(target.raw.len());
+    let mut encoded = Vec::with_capacity(target.raw.len() + 16);
+    for &b in &target.raw[..end] {
+        if b.is_ascii_graphic()
+            && !matches!(
+                b,
+                b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            )
+        {
+            encoded.push(b);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            encoded.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    Uri::from_maybe_shared(Bytes::from(encoded))
+        .map_err(|_| HttpError::BadRequest("invalid request-target"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(raw: &str, method: Method) -> Result<RequestTarget, HttpError> {
+        split(Bytes::copy_from_slice(raw.as_bytes()), &method)
+    }
+
+    #[test]
+    fn splits_forms() {
+        let a = t("http://user:pass@example.com:8080/foo?q=1", Method::GET).unwrap();
+        assert_eq!(
+            (a.form(), a.path(), a.query()),
+            (TargetForm::Absolute, "/foo", "q=1")
+        );
+        let o = t("///keeping_slashes", Method::GET).unwrap();
+        assert_eq!(o.path(), "///keeping_slashes");
+        assert!(t("*", Method::GET).is_err());
+        assert!(t("example.com:443", Method::GET).is_err());
+        assert!(t("foo/bar", Method::GET).is_err());
+        assert_eq!(t("*", Method::OPTIONS).unwrap().path(), "*");
+        assert_eq!(
+            t("[::1]:443", Method::CONNECT).unwrap().form(),
+            TargetForm::Authority
+        );
+    }
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(&*percent_decode(b"/a%20b%zz%4"), b"/a b%zz%4");
+        assert_eq!(&*percent_decode(b"%41"), b"A");
+    }
+}
