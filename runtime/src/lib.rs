@@ -36,6 +36,7 @@ mod remote;
 mod sched;
 mod stack;
 mod stats;
+pub mod sync;
 mod sys;
 mod time;
 
@@ -45,4 +46,5 @@ pub use green::{
 pub use hub::{run, Hub, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
 pub use offload::{spawn_blocking, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE};
 pub use stats::{stats, Stats};
+pub use sync::{Group, Pool};
 pub use time::{sleep, sleep_until, timeout, timeout_at, yield_now, Elapsed};
