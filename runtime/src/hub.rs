@@ -84,6 +84,7 @@ impl Default for HubBuilder {
                 root_stack_size: DEFAULT_ROOT_STACK_SIZE,
                 max_stacks: None,
                 offload_threads: crate::offload::DEFAULT_OFFLOAD_THREADS,
+                max_blocking_time: None,
             },
         }
     }
@@ -117,6 +118,30 @@ impl HubBuilder {
     /// set. Zero counts as one.
     pub fn offload_threads(mut self, threads: usize) -> HubBuilder {
         self.config.offload_threads = threads;
+        self
+    }
+
+    /// Starts the blocking monitor: a watchdog OS thread that logs a
+    /// warning (`log::warn!`, naming the green thread and for how long)
+    /// whenever one green thread holds the hub longer than `threshold`
+    /// without reaching a blocking point, and counts these events in
+    /// [`Stats::blocked`](crate::Stats::blocked). Off unless set; when off
+    /// it costs one branch per switch.
+    ///
+    /// # Examples
+    /// ```
+    /// # use moss_runtime as moss;
+    /// use std::time::Duration;
+    /// let blocked = moss::Hub::builder()
+    ///     .max_blocking_time(Duration::from_millis(100))
+    ///     .run(|| {
+    ///         moss::sleep(Duration::from_millis(1)); // yields: not reported
+    ///         moss::stats().blocked
+    ///     });
+    /// assert_eq!(blocked, 0);
+    /// ```
+    pub fn max_blocking_time(mut self, threshold: Duration) -> HubBuilder {
+        self.config.max_blocking_time = Some(threshold);
         self
     }
 

@@ -30,6 +30,7 @@ mod context;
 mod green;
 mod hub;
 pub mod io;
+mod monitor;
 mod offload;
 pub mod park;
 mod remote;
