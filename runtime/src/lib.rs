@@ -30,10 +30,14 @@ mod context;
 mod green;
 mod hub;
 pub mod io;
+mod monitor;
+mod offload;
 pub mod park;
+mod remote;
 mod sched;
 mod stack;
 mod stats;
+pub mod sync;
 mod sys;
 mod time;
 
@@ -41,5 +45,7 @@ pub use green::{
     current, spawn, try_current, Builder, GreenId, GreenThread, JoinError, JoinHandle,
 };
 pub use hub::{run, Hub, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
+pub use offload::{spawn_blocking, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE};
 pub use stats::{stats, Stats};
+pub use sync::{Group, Pool};
 pub use time::{sleep, sleep_until, timeout, timeout_at, yield_now, Elapsed};

@@ -14,6 +14,9 @@ use slab::Slab;
 use crate::context::Context;
 use crate::green::{Green, State};
 use crate::io::Reactor;
+use crate::monitor::Monitor;
+use crate::offload;
+use crate::remote::RemoteTable;
 use crate::stack::{overflow, PooledStack, StackBudget, StackPool};
 use crate::stats::Counters;
 use crate::time::Timers;
@@ -56,6 +59,10 @@ pub(crate) struct Config {
     pub(crate) stack_size: usize,
     pub(crate) root_stack_size: usize,
     pub(crate) max_stacks: Option<usize>,
+    /// Bound on the offload pool's OS threads.
+    pub(crate) offload_threads: usize,
+    /// Threshold of the blocking monitor; `None`: no monitor.
+    pub(crate) max_blocking_time: Option<std::time::Duration>,
 }
 
 /// The state of one hub.
@@ -68,6 +75,12 @@ pub(crate) struct Scheduler {
     greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: Timers,
     pub(crate) reactor: Reactor,
+    /// Unparkers reachable from other OS threads.
+    pub(crate) remote: RemoteTable,
+    /// The offload pool, started by the first `spawn_blocking`.
+    pub(crate) offload: RefCell<Option<offload::Pool>>,
+    /// The blocking monitor, when enabled.
+    pub(crate) monitor: Option<Monitor>,
     pools: RefCell<Vec<StackPool>>,
     pub(crate) budget: Rc<StackBudget>,
     pub(crate) config: Config,
@@ -78,12 +91,16 @@ impl Scheduler {
     pub(crate) fn new(config: Config) -> io::Result<Scheduler> {
         let budget = StackBudget::new(config.max_stacks);
         let default_pool = StackPool::new(config.stack_size, Rc::clone(&budget));
+        let reactor = Reactor::new()?;
         Ok(Scheduler {
             ready: RefCell::new(VecDeque::new()),
             running: RefCell::new(None),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
-            reactor: Reactor::new()?,
+            remote: RemoteTable::new(reactor.waker()),
+            offload: RefCell::new(None),
+            monitor: config.max_blocking_time.map(Monitor::start).transpose()?,
+            reactor,
             pools: RefCell::new(vec![default_pool]),
             budget,
             config,
@@ -158,6 +175,7 @@ impl Scheduler {
             .slot
             .set(self.greens.borrow_mut().insert(Rc::clone(&green)));
         self.counters.spawned.set(self.counters.spawned.get() + 1);
+        self.watch(&green);
         self.make_ready(Rc::clone(&green));
         Ok(green)
     }
@@ -173,7 +191,15 @@ impl Scheduler {
             .slot
             .set(self.greens.borrow_mut().insert(Rc::clone(green)));
         self.counters.spawned.set(self.counters.spawned.get() + 1);
+        self.watch(green);
         self.make_ready(Rc::clone(green));
+    }
+
+    /// Tells the monitor a named green thread's name.
+    fn watch(&self, green: &Green) {
+        if let (Some(monitor), Some(name)) = (&self.monitor, green.info.name.as_deref()) {
+            monitor.named(green.info.id, name);
+        }
     }
 
     /// Runs the green threads that are ready now (not those they make
@@ -197,12 +223,18 @@ impl Scheduler {
         green.state.set(State::Running);
         overflow::set_running(&green.info);
         *self.running.borrow_mut() = Some(Rc::clone(&green));
+        if let Some(monitor) = &self.monitor {
+            monitor.enter(green.info.id);
+        }
         let finished = green
             .context
             .borrow_mut()
             .as_mut()
             .expect("a green thread that is not done has a context")
             .resume();
+        if let Some(monitor) = &self.monitor {
+            monitor.leave();
+        }
         *self.running.borrow_mut() = None;
         overflow::set_running(std::ptr::null());
         self.counters.switches.set(self.counters.switches.get() + 1);
@@ -220,6 +252,9 @@ impl Scheduler {
             drop(context.into_stack());
         }
         self.greens.borrow_mut().try_remove(green.slot.get());
+        if let (Some(monitor), Some(_)) = (&self.monitor, &green.info.name) {
+            monitor.forget(green.info.id);
+        }
         if let Some(joiner) = green.join_waiter.borrow_mut().take() {
             joiner.unpark();
         }

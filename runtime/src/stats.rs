@@ -31,6 +31,9 @@ pub struct Stats {
     pub timers: u64,
     /// Stacks in use now.
     pub stacks: u64,
+    /// Times the blocking monitor saw one green thread hold the hub longer
+    /// than `HubBuilder::max_blocking_time` (0 when the monitor is off).
+    pub blocked: u64,
 }
 
 /// The hub's raw counters.
@@ -62,5 +65,9 @@ pub fn stats() -> Stats {
         polls: sched.counters.polls.get(),
         timers: sched.timers.armed() as u64,
         stacks: sched.budget.in_use() as u64,
+        blocked: sched
+            .monitor
+            .as_ref()
+            .map_or(0, |monitor| monitor.blocked()),
     }
 }

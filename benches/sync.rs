@@ -1,0 +1,146 @@
+//! Sync micro-benchmarks: channel round trips (green, OS threads, may, hub to hub), spawn_blocking, Semaphore.
+//!
+//! Run: `cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3`.
+//! Each round trip is one message there and one back.
+
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use moss::sync::{channel, Semaphore};
+
+/// Two green threads of one hub bounce a counter through two channels.
+fn green_ping_pong(iters: u64) -> Duration {
+    moss::run(|| {
+        let (ping_tx, ping_rx) = channel::<u64>();
+        let (pong_tx, pong_rx) = channel::<u64>();
+        let echo = moss::spawn(move || {
+            for value in ping_rx {
+                pong_tx.send(value).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).unwrap();
+            black_box(pong_rx.recv().unwrap());
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        echo.join().unwrap();
+        elapsed
+    })
+}
+
+/// Two OS threads bounce a counter through two `std::sync::mpsc` channels.
+fn std_ping_pong(iters: u64) -> Duration {
+    let (ping_tx, ping_rx) = mpsc::channel::<u64>();
+    let (pong_tx, pong_rx) = mpsc::channel::<u64>();
+    let echo = std::thread::spawn(move || {
+        for value in ping_rx {
+            pong_tx.send(value).unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        ping_tx.send(i).unwrap();
+        black_box(pong_rx.recv().unwrap());
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    echo.join().unwrap();
+    elapsed
+}
+
+/// Two may coroutines (one worker thread) bounce a counter through two
+/// `may::sync::mpsc` channels.
+fn may_ping_pong(iters: u64) -> Duration {
+    let (ping_tx, ping_rx) = may::sync::mpsc::channel::<u64>();
+    let (pong_tx, pong_rx) = may::sync::mpsc::channel::<u64>();
+    let echo = move || {
+        while let Ok(value) = ping_rx.recv() {
+            pong_tx.send(value).unwrap();
+        }
+    };
+    let driver = move || {
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).unwrap();
+            black_box(pong_rx.recv().unwrap());
+        }
+        start.elapsed()
+    };
+    // SAFETY: may's spawn is unsafe because a coroutine must not use
+    // thread-local storage or block its worker thread; these two only use
+    // may's own channels.
+    let (echo, driver) = unsafe { (may::coroutine::spawn(echo), may::coroutine::spawn(driver)) };
+    let elapsed = driver.join().unwrap();
+    echo.join().unwrap();
+    elapsed
+}
+
+/// A hub on another OS thread echoes: the cross-thread wake-up path.
+fn hub_to_hub_ping_pong(iters: u64) -> Duration {
+    let (ping_tx, ping_rx) = channel::<u64>();
+    let (pong_tx, pong_rx) = channel::<u64>();
+    let echo = std::thread::spawn(move || {
+        moss::run(move || {
+            for value in ping_rx {
+                pong_tx.send(value).unwrap();
+            }
+        })
+    });
+    let elapsed = moss::run(move || {
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).unwrap();
+            black_box(pong_rx.recv().unwrap());
+        }
+        start.elapsed()
+    });
+    echo.join().unwrap();
+    elapsed
+}
+
+fn channels(c: &mut Criterion) {
+    may::config().set_workers(1);
+    let mut group = c.benchmark_group("channel_round_trip");
+    group.bench_function("moss_green_same_hub", |b| b.iter_custom(green_ping_pong));
+    group.bench_function("std_mpsc_os_threads", |b| b.iter_custom(std_ping_pong));
+    group.bench_function("may_mpsc_one_worker", |b| b.iter_custom(may_ping_pong));
+    group.bench_function("moss_hub_to_hub", |b| b.iter_custom(hub_to_hub_ping_pong));
+    group.finish();
+}
+
+fn offload(c: &mut Criterion) {
+    c.bench_function("spawn_blocking_round_trip", |b| {
+        b.iter_custom(|iters| {
+            moss::run(|| {
+                moss::spawn_blocking(|| ()); // start the pool outside the timing
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(moss::spawn_blocking(move || black_box(i)));
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+fn semaphore(c: &mut Criterion) {
+    c.bench_function("semaphore_acquire_release_uncontended", |b| {
+        b.iter_custom(|iters| {
+            moss::run(|| {
+                let semaphore = Semaphore::new(1);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    drop(black_box(semaphore.acquire()));
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+criterion_group!(benches, channels, offload, semaphore);
+criterion_main!(benches);

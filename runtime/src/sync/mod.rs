@@ -1,0 +1,96 @@
+//! Green synchronization: events, semaphores, mutexes and channels that park green threads, never the OS thread.
+//!
+//! | type | like | shared between |
+//! |---|---|---|
+//! | [`Event`] | `gevent.event.Event` | green threads of one hub |
+//! | [`Semaphore`] | `gevent.lock.Semaphore` | green threads of one hub |
+//! | [`Mutex`] | `std::sync::Mutex`, fair | green threads of one hub |
+//! | [`channel`], [`bounded`] | `std::sync::mpsc` | any threads: green threads of any hub, plain OS threads |
+//!
+//! Every wait goes through the park protocol, so a green thread waiting
+//! here can be killed or timed out ([`crate::timeout`]) like at any other
+//! blocking point, and the primitive stays consistent: a permit, a lock
+//! or a message handed to a waiter that is interrupted before it takes it
+//! is passed on, never lost.
+//!
+//! `Event`, `Semaphore` and `Mutex` are hub-local (`!Send`, share them
+//! with `Rc`): they cost a few non-atomic instructions when uncontended.
+//! Across OS threads use the channels, or `std`/`parking_lot` locks for
+//! short critical sections that never wait for a green thread.
+//!
+//! # Examples
+//! ```
+//! # use moss_runtime as moss;
+//! use std::rc::Rc;
+//! use moss::sync::{bounded, Semaphore};
+//!
+//! let total = moss::run(|| {
+//!     let (tx, rx) = bounded(4);
+//!     let slots = Rc::new(Semaphore::new(2));
+//!     for i in 0..10 {
+//!         let (tx, slots) = (tx.clone(), Rc::clone(&slots));
+//!         moss::spawn(move || {
+//!             let _permit = slots.acquire(); // at most two at a time
+//!             tx.send(i).unwrap();
+//!         });
+//!     }
+//!     drop(tx);
+//!     rx.iter().sum::<i32>()
+//! });
+//! assert_eq!(total, 45);
+//! ```
+
+mod channel;
+mod event;
+mod group;
+mod mutex;
+mod pool;
+mod semaphore;
+
+pub use channel::{
+    bounded, channel, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, SendError, Sender,
+    TryIter, TryRecvError,
+};
+pub use event::Event;
+pub use group::Group;
+pub use mutex::{Mutex, MutexGuard};
+pub use pool::Pool;
+pub use semaphore::{Semaphore, SemaphorePermit};
+
+use std::time::{Duration, Instant};
+
+use crate::park::{self, Interrupt, Unparker, Wake};
+use crate::{context, time};
+
+/// `now + duration`, or `None` (no deadline) when it overflows.
+pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
+    Instant::now().checked_add(duration)
+}
+
+/// Parks the running green thread for a hub-local primitive.
+///
+/// `Ok` means the park ended by itself (`Ready` or `TimedOut`). While the
+/// green thread is already unwinding with an interrupt pending (a
+/// destructor that waits), parking returns at once; this yields instead,
+/// so the caller's retry loop polls rather than spins without letting
+/// others run, and reports `Ok(Wake::Interrupted)`.
+///
+/// # Panics
+/// Outside a green thread: `what` names the primitive in the message.
+pub(crate) fn park_local(
+    what: &'static str,
+    deadline: Option<Instant>,
+    register: impl FnOnce(Unparker),
+) -> Result<Wake, Interrupt> {
+    assert!(
+        context::in_green_thread(),
+        "moss: {what} would wait outside a green thread (hub-local primitives wait only inside moss::run)"
+    );
+    match park::park(what, deadline, register) {
+        Err(_) if std::thread::panicking() => {
+            time::yield_now();
+            Ok(Wake::Interrupted)
+        }
+        result => result,
+    }
+}
