@@ -181,7 +181,10 @@ pub fn lookup_host(host: &str) -> io::Result<Vec<SocketAddr>> {
 
 /// Runs `f` on each address in turn until one succeeds, like std's
 /// `each_addr`: the last error otherwise.
-pub(crate) fn each_addr<A, T>(addr: A, mut f: impl FnMut(&SocketAddr) -> io::Result<T>) -> io::Result<T>
+pub(crate) fn each_addr<A, T>(
+    addr: A,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T>
 where
     A: ToSocketAddrs,
 {

@@ -119,9 +119,9 @@ impl TcpListener {
         if in_hub() && !self.source.is_user_nonblocking() {
             // Born non-blocking: saves an ioctl per connection.
             let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-            let (socket, addr) = self
-                .source
-                .io(Interest::Readable, |listener| SockRef::from(listener).accept4(flags))?;
+            let (socket, addr) = self.source.io(Interest::Readable, |listener| {
+                SockRef::from(listener).accept4(flags)
+            })?;
             let addr = addr
                 .as_socket()
                 .ok_or_else(|| io::Error::other("accept returned a non-IP address"))?;

@@ -93,7 +93,8 @@ impl UdpSocket {
     /// # Errors
     /// What `send` reports (`NotConnected` without a peer).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source.io(Interest::Writable, |socket| socket.send(buf))
+        self.source
+            .io(Interest::Writable, |socket| socket.send(buf))
     }
 
     /// Receives one datagram from the connected peer.
@@ -101,7 +102,8 @@ impl UdpSocket {
     /// # Errors
     /// What `recv` reports.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Interest::Readable, |socket| socket.recv(buf))
+        self.source
+            .io(Interest::Readable, |socket| socket.recv(buf))
     }
 
     /// [`recv`](Self::recv) without consuming the datagram.
@@ -109,7 +111,8 @@ impl UdpSocket {
     /// # Errors
     /// What `recv` reports.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Interest::Readable, |socket| socket.peek(buf))
+        self.source
+            .io(Interest::Readable, |socket| socket.peek(buf))
     }
 
     /// The connected peer's address.
@@ -244,7 +247,9 @@ impl UdpSocket {
     /// # Errors
     /// What `setsockopt` reports.
     pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
-        self.source.get_ref().join_multicast_v4(multiaddr, interface)
+        self.source
+            .get_ref()
+            .join_multicast_v4(multiaddr, interface)
     }
 
     /// Joins an IPv6 multicast group on interface index `interface`.
@@ -252,7 +257,9 @@ impl UdpSocket {
     /// # Errors
     /// What `setsockopt` reports.
     pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.source.get_ref().join_multicast_v6(multiaddr, interface)
+        self.source
+            .get_ref()
+            .join_multicast_v6(multiaddr, interface)
     }
 
     /// Leaves an IPv4 multicast group.
@@ -260,7 +267,9 @@ impl UdpSocket {
     /// # Errors
     /// What `setsockopt` reports.
     pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
-        self.source.get_ref().leave_multicast_v4(multiaddr, interface)
+        self.source
+            .get_ref()
+            .leave_multicast_v4(multiaddr, interface)
     }
 
     /// Leaves an IPv6 multicast group.
@@ -268,7 +277,9 @@ impl UdpSocket {
     /// # Errors
     /// What `setsockopt` reports.
     pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.source.get_ref().leave_multicast_v6(multiaddr, interface)
+        self.source
+            .get_ref()
+            .leave_multicast_v6(multiaddr, interface)
     }
 
     /// Sets `IP_TTL`.
