@@ -83,6 +83,7 @@ impl Default for HubBuilder {
                 stack_size: DEFAULT_STACK_SIZE,
                 root_stack_size: DEFAULT_ROOT_STACK_SIZE,
                 max_stacks: None,
+                offload_threads: crate::offload::DEFAULT_OFFLOAD_THREADS,
             },
         }
     }
@@ -107,6 +108,15 @@ impl HubBuilder {
     /// `ErrorKind::OutOfMemory`. Unlimited unless set.
     pub fn max_stacks(mut self, max: usize) -> HubBuilder {
         self.config.max_stacks = Some(max);
+        self
+    }
+
+    /// At most `threads` OS threads in this hub's offload pool (see
+    /// [`spawn_blocking`](crate::spawn_blocking));
+    /// [`DEFAULT_OFFLOAD_THREADS`](crate::DEFAULT_OFFLOAD_THREADS) unless
+    /// set. Zero counts as one.
+    pub fn offload_threads(mut self, threads: usize) -> HubBuilder {
+        self.config.offload_threads = threads;
         self
     }
 
@@ -226,12 +236,12 @@ fn event_loop(sched: &Scheduler, done: impl Fn() -> bool) {
         since_poll = 0;
         let now = Instant::now();
         sched.timers.fire(now);
-        let timeout = if sched.has_ready() {
+        let timeout = if sched.has_ready() || sched.remote.pending() {
             Some(Duration::ZERO)
         } else {
             match sched.timers.next_deadline() {
                 Some(at) => Some(at.saturating_duration_since(now)),
-                None if sched.reactor.waiting() == 0 => {
+                None if sched.reactor.waiting() == 0 && sched.remote.external() == 0 => {
                     deadlock(sched);
                     return;
                 }
@@ -242,15 +252,18 @@ fn event_loop(sched: &Scheduler, done: impl Fn() -> bool) {
         if let Err(err) = sched.reactor.poll(timeout) {
             panic!("moss: polling for I/O failed: {err}");
         }
+        sched.remote.drain();
     }
 }
 
-/// Nothing is ready, no timer is armed and nobody waits for I/O: no green
-/// thread can ever wake. Panics with a report of who waits on what.
+/// Nothing is ready, no timer is armed, nobody waits for I/O, for offload
+/// work or for another OS thread: no green thread can ever wake. Panics
+/// with a report of who waits on what.
 fn deadlock(sched: &Scheduler) {
     let mut report = String::from(
         "moss: deadlock: all green threads are asleep and nothing can wake them \
-         (no runnable green thread, no timer, no I/O wait):",
+         (no runnable green thread, no timer, no I/O wait, no offload work, \
+         no channel shared with another OS thread):",
     );
     for green in sched.live_greens() {
         let name = green.info.name.as_deref().unwrap_or("<unnamed>");

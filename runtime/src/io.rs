@@ -58,6 +58,16 @@ struct Shared {
     waker: mio::Waker,
 }
 
+/// Wakes a hub's poll from any OS thread (through [`WAKE_TOKEN`]).
+pub(crate) struct HubWaker(Arc<Shared>);
+
+impl HubWaker {
+    /// Makes the hub's current or next poll return.
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        self.0.waker.wake()
+    }
+}
+
 #[derive(Default)]
 struct Entry {
     readers: WaitList,
@@ -99,10 +109,9 @@ impl Reactor {
         self.waiting.get()
     }
 
-    /// Wakes this hub's poll from any thread.
-    #[allow(dead_code)]
-    pub(crate) fn wake_from_afar(&self) -> io::Result<()> {
-        self.shared.waker.wake()
+    /// A handle that wakes this hub's poll from any thread.
+    pub(crate) fn waker(&self) -> HubWaker {
+        HubWaker(Arc::clone(&self.shared))
     }
 
     /// Waits for readiness events (at most `timeout`; `None` waits

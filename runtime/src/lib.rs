@@ -30,7 +30,9 @@ mod context;
 mod green;
 mod hub;
 pub mod io;
+mod offload;
 pub mod park;
+mod remote;
 mod sched;
 mod stack;
 mod stats;
@@ -41,5 +43,6 @@ pub use green::{
     current, spawn, try_current, Builder, GreenId, GreenThread, JoinError, JoinHandle,
 };
 pub use hub::{run, Hub, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
+pub use offload::{spawn_blocking, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE};
 pub use stats::{stats, Stats};
 pub use time::{sleep, sleep_until, timeout, timeout_at, yield_now, Elapsed};

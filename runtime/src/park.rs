@@ -27,6 +27,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::green::{Green, State};
+pub use crate::remote::RemoteUnparker;
 use crate::sched;
 
 /// Why a park ended without an interrupt.
@@ -63,7 +64,7 @@ pub(crate) struct ElapsedSignal(pub(crate) u64);
 /// A one-shot permission to wake one park of one green thread.
 ///
 /// Hub-local (not `Send`); a wake-up from another OS thread goes through
-/// the hub's remote queue instead.
+/// the hub's remote queue instead ([`Unparker::remote`]).
 #[derive(Clone)]
 pub struct Unparker {
     green: Rc<Green>,
@@ -83,6 +84,18 @@ impl Unparker {
         }
         wake(&self.green, Wake::Ready);
         true
+    }
+
+    /// A `Send` handle that wakes this park from any OS thread (see
+    /// [`RemoteUnparker`]).
+    ///
+    /// # Panics
+    /// On an OS thread without a hub (an unparker only exists inside one).
+    pub fn remote(&self) -> RemoteUnparker {
+        sched::current()
+            .expect("moss: Unparker::remote called outside its hub")
+            .remote
+            .register(self.clone())
     }
 }
 

@@ -14,6 +14,8 @@ use slab::Slab;
 use crate::context::Context;
 use crate::green::{Green, State};
 use crate::io::Reactor;
+use crate::offload;
+use crate::remote::RemoteTable;
 use crate::stack::{overflow, PooledStack, StackBudget, StackPool};
 use crate::stats::Counters;
 use crate::time::Timers;
@@ -56,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) stack_size: usize,
     pub(crate) root_stack_size: usize,
     pub(crate) max_stacks: Option<usize>,
+    /// Bound on the offload pool's OS threads.
+    pub(crate) offload_threads: usize,
 }
 
 /// The state of one hub.
@@ -68,6 +72,10 @@ pub(crate) struct Scheduler {
     greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: Timers,
     pub(crate) reactor: Reactor,
+    /// Unparkers reachable from other OS threads.
+    pub(crate) remote: RemoteTable,
+    /// The offload pool, started by the first `spawn_blocking`.
+    pub(crate) offload: RefCell<Option<offload::Pool>>,
     pools: RefCell<Vec<StackPool>>,
     pub(crate) budget: Rc<StackBudget>,
     pub(crate) config: Config,
@@ -78,12 +86,15 @@ impl Scheduler {
     pub(crate) fn new(config: Config) -> io::Result<Scheduler> {
         let budget = StackBudget::new(config.max_stacks);
         let default_pool = StackPool::new(config.stack_size, Rc::clone(&budget));
+        let reactor = Reactor::new()?;
         Ok(Scheduler {
             ready: RefCell::new(VecDeque::new()),
             running: RefCell::new(None),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
-            reactor: Reactor::new()?,
+            remote: RemoteTable::new(reactor.waker()),
+            offload: RefCell::new(None),
+            reactor,
             pools: RefCell::new(vec![default_pool]),
             budget,
             config,

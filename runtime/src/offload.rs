@@ -1,0 +1,251 @@
+//! The offload pool: OS threads that run blocking work for green threads ([`spawn_blocking`]).
+//!
+//! Each hub starts its pool on the first [`spawn_blocking`]. Jobs go on a
+//! lock-free queue (crossbeam); a worker that finds it empty waits on a
+//! condition variable for [`OFFLOAD_KEEP_ALIVE`] and then exits. A job that finds
+//! no idle worker starts a new one, up to the hub's bound
+//! (`HubBuilder::offload_threads`, [`DEFAULT_OFFLOAD_THREADS`] unless set);
+//! beyond it jobs queue. When a job finishes, its result is stored and the
+//! waiting green thread is woken through the hub's cross-thread waker.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_queue::SegQueue;
+use parking_lot::{Condvar, Mutex};
+
+use crate::park::{self, Wake};
+use crate::remote::{ExternalWait, ThreadSignal, Waiter};
+use crate::{context, sched};
+
+/// Default bound on a hub's offload threads.
+pub const DEFAULT_OFFLOAD_THREADS: usize = 32;
+
+/// How long an idle offload thread waits for work before it exits.
+pub const OFFLOAD_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// One hub's pool of offload threads.
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    jobs: SegQueue<Job>,
+    state: Mutex<State>,
+    work: Condvar,
+    max_threads: usize,
+}
+
+/// Worker bookkeeping, under `Shared::state`.
+#[derive(Default)]
+struct State {
+    /// Workers alive.
+    threads: usize,
+    /// Workers waiting for work and not yet claimed by a submitter.
+    idle: usize,
+    /// Claims: wake-ups handed out to idle workers and not yet taken.
+    wakeups: usize,
+    /// Set when the hub ends: workers exit once the queue is empty.
+    shutdown: bool,
+}
+
+impl Pool {
+    pub(crate) fn new(max_threads: usize) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                jobs: SegQueue::new(),
+                state: Mutex::new(State::default()),
+                work: Condvar::new(),
+                max_threads: max_threads.max(1),
+            }),
+        }
+    }
+
+    /// Queues `job` and makes sure a worker will run it.
+    fn submit(&self, job: Job) {
+        self.shared.jobs.push(job);
+        let mut state = self.shared.state.lock();
+        if state.idle > 0 {
+            state.idle -= 1;
+            state.wakeups += 1;
+            self.shared.work.notify_one();
+            return;
+        }
+        if state.threads >= self.shared.max_threads {
+            return;
+        }
+        state.threads += 1;
+        drop(state);
+        let shared = Arc::clone(&self.shared);
+        let spawned = thread::Builder::new()
+            .name("moss-offload".into())
+            .spawn(move || shared.work_loop());
+        if let Err(err) = spawned {
+            let mut state = self.shared.state.lock();
+            state.threads -= 1;
+            let alone = state.threads == 0;
+            drop(state);
+            log::warn!("moss: cannot start an offload thread: {err}");
+            if alone {
+                // Nobody else will ever run the queue: run it here, on the
+                // hub, rather than leave the caller parked forever.
+                while let Some(job) = self.shared.jobs.pop() {
+                    job();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.state.lock().shutdown = true;
+        self.shared.work.notify_all();
+    }
+}
+
+impl Shared {
+    fn work_loop(&self) {
+        loop {
+            if let Some(job) = self.jobs.pop() {
+                job();
+                continue;
+            }
+            let mut state = self.state.lock();
+            if !self.jobs.is_empty() {
+                continue;
+            }
+            if state.shutdown {
+                state.threads -= 1;
+                return;
+            }
+            state.idle += 1;
+            let timed_out = self
+                .work
+                .wait_for(&mut state, OFFLOAD_KEEP_ALIVE)
+                .timed_out();
+            if state.wakeups > 0 {
+                // Claimed by a submitter (this one or an equivalent idle
+                // worker was counted out of `idle`).
+                state.wakeups -= 1;
+            } else {
+                state.idle -= 1;
+                if (timed_out && self.jobs.is_empty()) || state.shutdown {
+                    state.threads -= 1;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Where a job leaves its result for the green thread that waits.
+struct Completion<T> {
+    slot: Mutex<Slot<T>>,
+}
+
+struct Slot<T> {
+    result: Option<thread::Result<T>>,
+    waiter: Option<Waiter>,
+}
+
+/// Runs `f` on the hub's offload pool (OS threads) and parks the calling
+/// green thread until it returns; other green threads run meanwhile.
+///
+/// Use it for work that would otherwise hold the hub: CPU-heavy
+/// computation, file I/O, `getaddrinfo`, blocking calls into libraries
+/// that the patch layer cannot make cooperative. Outside a green thread it
+/// simply runs `f` on the calling thread.
+///
+/// The pool grows on demand up to the hub's bound
+/// (`HubBuilder::offload_threads`, [`DEFAULT_OFFLOAD_THREADS`] by
+/// default); beyond it calls queue. Idle threads exit after
+/// [`OFFLOAD_KEEP_ALIVE`].
+///
+/// # Panics
+/// A panic in `f` resumes in the caller, with the same payload.
+///
+/// # Kill and timeout
+/// If the caller is killed, or its `moss::timeout` elapses, while `f`
+/// runs, the caller unwinds at once; `f` cannot be interrupted, so it runs
+/// to completion on its OS thread and its result (or panic) is dropped.
+///
+/// # Examples
+/// ```
+/// # use moss_runtime as moss;
+/// let sum = moss::run(|| {
+///     let ticker = moss::spawn(|| moss::yield_now());
+///     let sum = moss::spawn_blocking(|| (1..=1000u64).sum::<u64>());
+///     ticker.join().unwrap();
+///     sum
+/// });
+/// assert_eq!(sum, 500_500);
+/// ```
+pub fn spawn_blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let Some(sched) = sched::current().filter(|_| context::in_green_thread()) else {
+        return f();
+    };
+    let completion = Arc::new(Completion {
+        slot: Mutex::new(Slot {
+            result: None,
+            waiter: None,
+        }),
+    });
+    let theirs = Arc::clone(&completion);
+    let job: Job = Box::new(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let waiter = {
+            let mut slot = theirs.slot.lock();
+            slot.result = Some(result);
+            slot.waiter.take()
+        };
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    });
+    sched.offload().submit(job);
+    let _external = ExternalWait::new(sched);
+    loop {
+        let mut slot = completion.slot.lock();
+        if let Some(result) = slot.result.take() {
+            return match result {
+                Ok(value) => value,
+                Err(payload) => panic::resume_unwind(payload),
+            };
+        }
+        let wake = park::park_native("spawn_blocking", None, move |unparker| {
+            slot.waiter = Some(Waiter::Green(unparker.remote()));
+            drop(slot);
+        });
+        if wake == Wake::Interrupted {
+            // Interrupted while already unwinding (a destructor called us):
+            // there is no value to unwind with, so block the OS thread.
+            let signal = Arc::new(ThreadSignal::default());
+            let mut slot = completion.slot.lock();
+            if slot.result.is_none() {
+                slot.waiter = Some(Waiter::Thread(Arc::clone(&signal)));
+                drop(slot);
+                signal.wait(None);
+            }
+        }
+    }
+}
+
+impl crate::sched::Scheduler {
+    /// The hub's offload pool, started on first use.
+    fn offload(&self) -> std::cell::RefMut<'_, Pool> {
+        let mut pool = self.offload.borrow_mut();
+        if pool.is_none() {
+            *pool = Some(Pool::new(self.config.offload_threads));
+        }
+        std::cell::RefMut::map(pool, |pool| pool.as_mut().expect("just started"))
+    }
+}

@@ -1,0 +1,276 @@
+//! Cross-thread wake-ups: a `Send` handle that wakes a parked green thread from any OS thread.
+//!
+//! An [`Unparker`] is hub-local (`Rc`). To let another OS thread wake a
+//! park, the hub keeps a table of unparkers keyed by a slot and a
+//! generation ([`RemoteTable`]); a [`RemoteUnparker`] names one entry. Its
+//! [`RemoteUnparker::unpark`] either wakes the entry directly (when called
+//! on the hub's own OS thread) or pushes a request on the hub's lock-free
+//! queue and fires the hub's `mio::Waker`; the hub drains the queue after
+//! every poll.
+//!
+//! ```text
+//!   other OS thread                     hub thread
+//!   ───────────────                     ──────────
+//!   requests.push((slot, generation))
+//!   if !notified.swap(true)  ─────────▶ epoll returns (WAKE_TOKEN)
+//!       waker.wake()                    notified.swap(false)
+//!                                       pop every request:
+//!                                         table[slot] has generation?
+//!                                           → Unparker::unpark
+//! ```
+//!
+//! `notified` keeps a burst of requests to one `eventfd` write: a sender
+//! that sees it already set knows the hub has not drained yet (the swap
+//! pair orders its push before the hub's drain).
+//!
+//! The table also counts parks that wait for a wake-up from another OS
+//! thread (offload jobs, channels shared across threads), so the deadlock
+//! detector knows an idle hub may still be woken from afar.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_queue::SegQueue;
+use parking_lot::{Condvar, Mutex};
+use slab::Slab;
+
+use crate::io::HubWaker;
+use crate::park::Unparker;
+use crate::sched::{self, Scheduler};
+
+/// The part of a hub other OS threads reach.
+pub(crate) struct Remote {
+    requests: SegQueue<Request>,
+    /// Set by the first request after a drain; cleared by the drain.
+    notified: AtomicBool,
+    waker: HubWaker,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    slot: usize,
+    generation: u64,
+}
+
+/// The hub-local side: unparkers reachable from other threads.
+pub(crate) struct RemoteTable {
+    remote: Arc<Remote>,
+    slots: RefCell<Slab<Slot>>,
+    next_generation: Cell<u64>,
+    /// Parks that wait for a wake-up from another OS thread.
+    external: Cell<usize>,
+}
+
+struct Slot {
+    generation: u64,
+    unparker: Unparker,
+}
+
+impl RemoteTable {
+    pub(crate) fn new(waker: HubWaker) -> RemoteTable {
+        RemoteTable {
+            remote: Arc::new(Remote {
+                requests: SegQueue::new(),
+                notified: AtomicBool::new(false),
+                waker,
+            }),
+            slots: RefCell::new(Slab::new()),
+            next_generation: Cell::new(0),
+            external: Cell::new(0),
+        }
+    }
+
+    /// Makes `unparker` reachable from other threads. Entries whose park
+    /// ended some other way are pruned when the table would grow.
+    pub(crate) fn register(&self, unparker: Unparker) -> RemoteUnparker {
+        let mut slots = self.slots.borrow_mut();
+        if slots.len() == slots.capacity() && !slots.is_empty() {
+            slots.retain(|_, slot| slot.unparker.is_waiting());
+        }
+        let generation = self.next_generation.get() + 1;
+        self.next_generation.set(generation);
+        let slot = slots.insert(Slot {
+            generation,
+            unparker,
+        });
+        RemoteUnparker {
+            remote: Arc::clone(&self.remote),
+            slot,
+            generation,
+        }
+    }
+
+    fn take(&self, request: Request) -> Option<Unparker> {
+        let mut slots = self.slots.borrow_mut();
+        match slots.get(request.slot) {
+            Some(slot) if slot.generation == request.generation => {
+                Some(slots.remove(request.slot).unparker)
+            }
+            _ => None,
+        }
+    }
+
+    /// Wakes the parks requested from other threads; returns how many woke.
+    pub(crate) fn drain(&self) -> usize {
+        self.remote.notified.swap(false, Ordering::AcqRel);
+        let mut woken = 0;
+        while let Some(request) = self.remote.requests.pop() {
+            if let Some(unparker) = self.take(request) {
+                woken += usize::from(unparker.unpark());
+            }
+        }
+        woken
+    }
+
+    /// Whether requests wait to be drained.
+    pub(crate) fn pending(&self) -> bool {
+        !self.remote.requests.is_empty()
+    }
+
+    /// Parks now waiting for a wake-up from another OS thread.
+    pub(crate) fn external(&self) -> usize {
+        self.external.get()
+    }
+}
+
+/// A `Send + Sync` permission to wake one park of one green thread, from
+/// any OS thread: the cross-thread form of [`Unparker`]
+/// ([`Unparker::remote`]).
+///
+/// Waking from the hub's own OS thread is direct; from another thread it
+/// goes through the hub's wake-up queue and `mio::Waker`. Waking a park
+/// that already ended, or a hub that has finished, does nothing.
+///
+/// # Examples
+/// ```
+/// # use moss_runtime as moss;
+/// use std::time::{Duration, Instant};
+/// use moss::park::{self, Wake};
+///
+/// moss::run(|| {
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     let waker = std::thread::spawn(move || {
+///         let remote: park::RemoteUnparker = rx.recv().unwrap();
+///         remote.unpark();
+///     });
+///     // A bare park is invisible to the deadlock detector: the deadline
+///     // tells the hub that something (the timer) can still end it.
+///     let deadline = Some(Instant::now() + Duration::from_secs(60));
+///     let wake = park::park_native("a remote wake-up", deadline, |unparker| {
+///         tx.send(unparker.remote()).unwrap();
+///     });
+///     assert_eq!(wake, Wake::Ready);
+///     waker.join().unwrap();
+/// });
+/// ```
+#[derive(Clone)]
+pub struct RemoteUnparker {
+    remote: Arc<Remote>,
+    slot: usize,
+    generation: u64,
+}
+
+impl RemoteUnparker {
+    /// Wakes the park it was made for (see the type docs).
+    pub fn unpark(&self) {
+        let request = Request {
+            slot: self.slot,
+            generation: self.generation,
+        };
+        if let Some(sched) = sched::current() {
+            if Arc::ptr_eq(&sched.remote.remote, &self.remote) {
+                if let Some(unparker) = sched.remote.take(request) {
+                    unparker.unpark();
+                }
+                return;
+            }
+        }
+        self.remote.requests.push(request);
+        if !self.remote.notified.swap(true, Ordering::AcqRel) {
+            if let Err(err) = self.remote.waker.wake() {
+                log::error!("moss: cannot wake a hub from another thread: {err}");
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RemoteUnparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteUnparker")
+            .field("slot", &self.slot)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks the running green thread as waiting for a wake-up from another
+/// OS thread for as long as it lives, so the deadlock detector leaves the
+/// hub waiting.
+pub(crate) struct ExternalWait {
+    sched: std::rc::Rc<Scheduler>,
+}
+
+impl ExternalWait {
+    pub(crate) fn new(sched: std::rc::Rc<Scheduler>) -> ExternalWait {
+        let external = &sched.remote.external;
+        external.set(external.get() + 1);
+        ExternalWait { sched }
+    }
+}
+
+impl Drop for ExternalWait {
+    fn drop(&mut self) {
+        let external = &self.sched.remote.external;
+        external.set(external.get() - 1);
+    }
+}
+
+/// Someone waiting for a cross-thread primitive: a parked green thread
+/// (of any hub) or a blocked OS thread.
+#[derive(Debug, Clone)]
+pub(crate) enum Waiter {
+    Green(RemoteUnparker),
+    Thread(Arc<ThreadSignal>),
+}
+
+impl Waiter {
+    pub(crate) fn wake(&self) {
+        match self {
+            Waiter::Green(unparker) => unparker.unpark(),
+            Waiter::Thread(signal) => signal.notify(),
+        }
+    }
+}
+
+/// A one-shot signal an OS thread (outside any green thread) blocks on.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadSignal {
+    notified: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl ThreadSignal {
+    pub(crate) fn notify(&self) {
+        *self.notified.lock() = true;
+        self.condvar.notify_one();
+    }
+
+    /// Blocks until notified or `deadline`; whether it was notified.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut notified = self.notified.lock();
+        while !*notified {
+            match deadline {
+                Some(at) => {
+                    if self.condvar.wait_until(&mut notified, at).timed_out() {
+                        return *notified;
+                    }
+                }
+                None => self.condvar.wait(&mut notified),
+            }
+        }
+        true
+    }
+}
