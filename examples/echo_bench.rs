@@ -168,10 +168,22 @@ fn main() {
     let nofile = raise_nofile_limit();
     may::config().set_workers(1);
     let servers = [
-        Server { name: "moss (1 hub)", start: start_moss },
-        Server { name: "std threads", start: start_threads },
-        Server { name: "may (1 worker)", start: start_may },
-        Server { name: "tokio (current-thread)", start: start_tokio },
+        Server {
+            name: "moss (1 hub)",
+            start: start_moss,
+        },
+        Server {
+            name: "std threads",
+            start: start_threads,
+        },
+        Server {
+            name: "may (1 worker)",
+            start: start_may,
+        },
+        Server {
+            name: "tokio (current-thread)",
+            start: start_tokio,
+        },
     ];
     println!(
         "echo, 64-byte messages, {seconds} s per case, RLIMIT_NOFILE {nofile}, {} CPUs",

@@ -25,7 +25,8 @@ fn main() {
         .expect("a valid address")
         .next()
         .expect("an address");
-    let report = moss::run(|| load_client::run_load(addr, connections, load_client::Stop::Rounds(rounds)));
+    let report =
+        moss::run(|| load_client::run_load(addr, connections, load_client::Stop::Rounds(rounds)));
     println!(
         "{connections} connections x {rounds} round trips ({} bytes): {} round trips in {:.2?}",
         load_client::MESSAGE,

@@ -21,8 +21,7 @@ where
     if !in_hub() {
         return f();
     }
-    // TODO(offload): replaced by `moss_runtime::spawn_blocking` once merged.
-    f()
+    moss_runtime::spawn_blocking(f)
 }
 
 /// Resolves a name with the system resolver, through [`offload`].

@@ -27,3 +27,22 @@ fn connect_resolves_a_name_without_blocking_the_hub() {
         assert!(stream.peer_addr().unwrap().ip().is_loopback());
     });
 }
+
+#[test]
+fn a_lookup_leaves_the_hub_free_for_other_green_threads() {
+    moss::run(|| {
+        let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
+        let ticker_ticks = std::rc::Rc::clone(&ticks);
+        let ticker = moss::spawn(move || loop {
+            ticker_ticks.set(ticker_ticks.get() + 1);
+            moss::yield_now();
+        });
+        let addrs = lookup_host("localhost").unwrap();
+        assert!(!addrs.is_empty());
+        assert!(
+            ticks.get() > 0,
+            "the hub ran another green thread during the lookup"
+        );
+        ticker.kill();
+    });
+}
