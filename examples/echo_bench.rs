@@ -41,15 +41,26 @@ fn echo_blocking(mut stream: impl Read + Write) {
     }
 }
 
+/// A loopback listener with a 4,096-connection backlog (std's `bind` uses
+/// 128, which makes 10,000 simultaneous connects wait on SYN retransmits
+/// and skews whichever server happens to accept slowest).
+fn listener() -> std::net::TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(4096).unwrap();
+    socket.into()
+}
+
 fn start_moss() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         moss::run(|| {
-            let listener = moss::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = moss::net::TcpListener::from(listener());
             tx.send(listener.local_addr().unwrap()).unwrap();
             for stream in listener.incoming() {
-                let stream = stream.unwrap();
-                stream.set_nodelay(true).unwrap();
+                let Ok(stream) = stream else { continue };
+                let _ = stream.set_nodelay(true);
                 moss::Builder::new()
                     .stack_size(64 * 1024)
                     .spawn(move || echo_blocking(stream))
@@ -61,12 +72,12 @@ fn start_moss() -> SocketAddr {
 }
 
 fn start_threads() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = listener();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let stream = stream.unwrap();
-            stream.set_nodelay(true).unwrap();
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_nodelay(true);
             std::thread::Builder::new()
                 .stack_size(64 * 1024)
                 .spawn(move || echo_blocking(stream))
@@ -77,12 +88,16 @@ fn start_threads() -> SocketAddr {
 }
 
 fn start_may() -> SocketAddr {
-    let listener = may::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let fd = listener().into_raw_fd();
+    // SAFETY: `fd` is an open listening socket whose ownership was just
+    // released by `into_raw_fd`.
+    let listener = unsafe { may::net::TcpListener::from_raw_fd(fd) };
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let stream = stream.unwrap();
-            stream.set_nodelay(true).unwrap();
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_nodelay(true);
             // SAFETY: may requires that a coroutine neither uses
             // thread-local storage nor blocks its worker thread; the echo
             // loop only calls may's own socket methods.
@@ -102,11 +117,15 @@ fn start_tokio() -> SocketAddr {
             .unwrap();
         runtime.block_on(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let std_listener = listener();
+            std_listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                stream.set_nodelay(true).unwrap();
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
                     let mut buf = [0; 4096];
                     loop {
@@ -150,16 +169,62 @@ fn raise_nofile_limit() -> u64 {
     limit.rlim_cur
 }
 
-fn measure(addr: SocketAddr, connections: usize, duration: Duration) -> Report {
-    std::thread::spawn(move || {
-        moss::run(|| load_client::run_load(addr, connections, Stop::After(duration)))
-    })
-    .join()
-    .unwrap()
+/// Runs the client in a child process (this binary with `--client`), so
+/// that the client's descriptors do not count against the server's
+/// RLIMIT_NOFILE. Returns round trips/s, p50 µs, p99 µs, failed.
+fn measure(addr: SocketAddr, connections: usize, duration: Duration) -> (f64, u32, u32, usize) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--client",
+            &addr.to_string(),
+            &connections.to_string(),
+            &duration.as_secs_f64().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<&str> = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("RESULT "))
+        .unwrap_or("0 0 0 0")
+        .split_whitespace()
+        .collect();
+    (
+        fields[0].parse().unwrap_or(0.0),
+        fields[1].parse().unwrap_or(0),
+        fields[2].parse().unwrap_or(0),
+        fields[3].parse().unwrap_or(connections),
+    )
+}
+
+/// The client side: `--client ADDR CONNECTIONS SECONDS`.
+fn client(mut args: impl Iterator<Item = String>) {
+    raise_nofile_limit();
+    let addr: SocketAddr = args.next().unwrap().parse().unwrap();
+    let connections: usize = args.next().unwrap().parse().unwrap();
+    let seconds: f64 = args.next().unwrap().parse().unwrap();
+    let report: Report = moss::run(|| {
+        load_client::run_load(
+            addr,
+            connections,
+            Stop::After(Duration::from_secs_f64(seconds)),
+        )
+    });
+    println!(
+        "RESULT {:.0} {} {} {}",
+        report.throughput(),
+        report.percentile(0.50),
+        report.percentile(0.99),
+        report.failed
+    );
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|arg| arg == "--client") {
+        args.next();
+        return client(args);
+    }
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let mut sizes: Vec<usize> = args.filter_map(|n| n.parse().ok()).collect();
     if sizes.is_empty() {
@@ -197,16 +262,12 @@ fn main() {
         let mut moss_throughput = None;
         for server in &servers {
             let addr = (server.start)();
-            let report = measure(addr, connections, Duration::from_secs_f64(seconds));
-            let throughput = report.throughput();
+            let (throughput, p50, p99, failed) =
+                measure(addr, connections, Duration::from_secs_f64(seconds));
             let base = *moss_throughput.get_or_insert(throughput);
             println!(
-                "| {connections} | {} | {:.0} | {} | {} | {} | {:.2} |",
+                "| {connections} | {} | {throughput:.0} | {p50} | {p99} | {failed} | {:.2} |",
                 server.name,
-                throughput,
-                report.percentile(0.50),
-                report.percentile(0.99),
-                report.failed,
                 base / throughput
             );
             // Let the closed connections drain before the next server.

@@ -6,37 +6,36 @@ use std::net::SocketAddr;
 use moss_net_shims::TcpListener;
 use socket2::{Domain, Socket, Type};
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-pub fn raise_nofile_limit() -> u64 {
+fn nofile_limit() -> libc::rlimit {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid, exclusively borrowed rlimit.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
-    limit.rlim_cur = limit.rlim_max;
+    let result = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(result, 0);
+    limit
+}
+
+fn set_limit(limit: &libc::rlimit) {
     // SAFETY: `limit` is a valid rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let result = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, limit) };
+    assert_eq!(result, 0);
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    let mut limit = nofile_limit();
+    limit.rlim_cur = limit.rlim_max;
+    set_limit(&limit);
     limit.rlim_cur
 }
 
 /// Sets the soft RLIMIT_NOFILE.
 pub fn set_nofile_limit(soft: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, exclusively borrowed rlimit.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
+    let mut limit = nofile_limit();
     limit.rlim_cur = soft;
-    // SAFETY: `limit` is a valid rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    set_limit(&limit);
 }
 
 /// A std listener on loopback with the given backlog.
