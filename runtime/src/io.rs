@@ -243,6 +243,13 @@ impl Registration {
         self.fd
     }
 
+    /// Whether the registration belongs to the hub running on this OS
+    /// thread (`false` outside any hub). A socket moved to another hub's
+    /// thread must be registered again there.
+    pub fn is_current_hub(&self) -> bool {
+        sched::current().is_some_and(|sched| sched.reactor.shared.hub == self.shared.hub)
+    }
+
     /// Parks until the descriptor may be ready for `interest`. Spurious
     /// wake-ups are possible: retry the operation.
     ///

@@ -1,0 +1,310 @@
+//! The core of every green socket: one std socket, its blocking mode, its cached timeouts and its readiness registration.
+//!
+//! [`Source::io`] is the one path every socket operation takes:
+//!
+//! ```text
+//!   user chose non-blocking ───────────────► op()            (WouldBlock returned)
+//!   outside a hub, socket still blocking ──► op()            (the plain std call)
+//!   outside a hub, the layer set O_NONBLOCK ► op(); poll(2)   (blocking emulated)
+//!   inside a hub ──► op(); on WouldBlock: Registration::do_io (park, retry)
+//! ```
+//!
+//! A socket stays in blocking mode until its first use inside a hub; then
+//! the layer sets `O_NONBLOCK` and remembers it did ([`Mode`]). The mode is
+//! a property of the open file description, so duplicates made by
+//! `try_clone` share one [`Mode`].
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use moss_runtime::io::{Interest, Registration};
+use socket2::SockRef;
+
+use crate::sys;
+
+/// The user asked for non-blocking mode (`set_nonblocking(true)`).
+const USER_NONBLOCKING: u8 = 1;
+/// The layer set `O_NONBLOCK` for use inside a hub.
+const LAYER_NONBLOCKING: u8 = 2;
+/// `accept` already logged descriptor exhaustion once.
+const WARNED_EXHAUSTION: u8 = 4;
+
+/// No timeout, in the timeout cells.
+const NO_TIMEOUT: u64 = u64::MAX;
+
+/// What the descriptors of one open socket share: its blocking mode and
+/// its timeouts (`SO_RCVTIMEO`/`SO_SNDTIMEO`, cached here so the parking
+/// path needs no `getsockopt`).
+///
+/// # Invariant
+/// `LAYER_NONBLOCKING` is set exactly while the layer (not the user) has
+/// put the file description in non-blocking mode.
+#[derive(Debug)]
+pub(crate) struct Mode {
+    flags: AtomicU8,
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+}
+
+fn encode(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(NO_TIMEOUT, |t| {
+        u64::try_from(t.as_nanos()).unwrap_or(NO_TIMEOUT - 1)
+    })
+}
+
+fn decode(nanos: u64) -> Option<Duration> {
+    (nanos != NO_TIMEOUT).then(|| Duration::from_nanos(nanos))
+}
+
+impl Mode {
+    fn new(flags: u8, timeouts: Timeouts) -> Arc<Mode> {
+        Arc::new(Mode {
+            flags: AtomicU8::new(flags),
+            read_timeout: AtomicU64::new(encode(timeouts.read)),
+            write_timeout: AtomicU64::new(encode(timeouts.write)),
+        })
+    }
+
+    fn flags(&self) -> u8 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    fn set(&self, flag: u8, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::AcqRel);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The read and write timeouts of a socket.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timeouts {
+    pub(crate) read: Option<Duration>,
+    pub(crate) write: Option<Duration>,
+}
+
+impl Timeouts {
+    /// Reads `SO_RCVTIMEO` and `SO_SNDTIMEO`.
+    pub(crate) fn of(socket: &impl AsFd) -> io::Result<Timeouts> {
+        let socket = SockRef::from(socket);
+        Ok(Timeouts {
+            read: socket.read_timeout()?,
+            write: socket.write_timeout()?,
+        })
+    }
+}
+
+/// Whether the running code is a green thread of a hub.
+pub(crate) fn in_hub() -> bool {
+    moss_runtime::try_current().is_some()
+}
+
+/// A std socket made green. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Source<T: AsFd> {
+    // Field order is drop order: the registration is dropped (and the
+    // descriptor deregistered from epoll) before `socket` closes it.
+    registration: Mutex<Option<Arc<Registration>>>,
+    mode: Arc<Mode>,
+    socket: T,
+}
+
+impl<T: AsFd + AsRawFd> Source<T> {
+    /// Wraps a socket in blocking mode whose timeouts are `timeouts`.
+    pub(crate) fn blocking(socket: T, timeouts: Timeouts) -> Source<T> {
+        Source::with_mode(socket, Mode::new(0, timeouts))
+    }
+
+    /// Wraps a socket the layer has put in non-blocking mode.
+    pub(crate) fn layer_nonblocking(socket: T, timeouts: Timeouts) -> Source<T> {
+        Source::with_mode(socket, Mode::new(LAYER_NONBLOCKING, timeouts))
+    }
+
+    /// Wraps a socket of unknown state (`From<std::net::…>`): asks the
+    /// kernel for its mode and timeouts.
+    pub(crate) fn adopt(socket: T) -> Source<T> {
+        let fd = SockRef::from(&socket);
+        let user = fd.nonblocking().unwrap_or(false);
+        let timeouts = Timeouts::of(&socket).unwrap_or_default();
+        let flags = if user { USER_NONBLOCKING } else { 0 };
+        Source::with_mode(socket, Mode::new(flags, timeouts))
+    }
+
+    fn with_mode(socket: T, mode: Arc<Mode>) -> Source<T> {
+        Source {
+            registration: Mutex::new(None),
+            mode,
+            socket,
+        }
+    }
+
+    /// A second handle on a duplicate descriptor (`try_clone`); it shares
+    /// the mode (a property of the file description) but registers its own
+    /// descriptor.
+    pub(crate) fn duplicate(&self, socket: T) -> Source<T> {
+        Source::with_mode(socket, Arc::clone(&self.mode))
+    }
+
+    /// The std socket.
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.socket
+    }
+
+    /// The cached timeouts.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            read: decode(self.mode.read_timeout.load(Ordering::Relaxed)),
+            write: decode(self.mode.write_timeout.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Records a timeout the caller has just set on the socket.
+    pub(crate) fn cache_timeout(&self, interest: Interest, timeout: Option<Duration>) {
+        let cell = match interest {
+            Interest::Readable => &self.mode.read_timeout,
+            Interest::Writable => &self.mode.write_timeout,
+        };
+        cell.store(encode(timeout), Ordering::Relaxed);
+    }
+
+    /// `set_nonblocking`: the user's choice, respected inside a hub too.
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        SockRef::from(&self.socket).set_nonblocking(nonblocking)?;
+        self.mode.set(USER_NONBLOCKING, nonblocking);
+        self.mode.set(LAYER_NONBLOCKING, false);
+        Ok(())
+    }
+
+    /// Whether the user chose non-blocking mode.
+    pub(crate) fn is_user_nonblocking(&self) -> bool {
+        self.mode.flags() & USER_NONBLOCKING != 0
+    }
+
+    /// Marks "descriptor exhaustion was logged"; `true` the first time.
+    pub(crate) fn first_exhaustion_warning(&self) -> bool {
+        self.mode
+            .flags
+            .fetch_or(WARNED_EXHAUSTION, Ordering::AcqRel)
+            & WARNED_EXHAUSTION
+            == 0
+    }
+
+    /// Runs `op` as a blocking call with the socket's own timeout for
+    /// `interest` (see the module docs).
+    pub(crate) fn io<R>(
+        &self,
+        interest: Interest,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let timeout = match interest {
+            Interest::Readable => self.mode.read_timeout.load(Ordering::Relaxed),
+            Interest::Writable => self.mode.write_timeout.load(Ordering::Relaxed),
+        };
+        self.io_with(interest, decode(timeout), op)
+    }
+
+    /// [`Source::io`] with an explicit timeout. On expiry: `TimedOut`
+    /// inside a hub, `WouldBlock` (EAGAIN, as the kernel reports a socket
+    /// timeout) outside.
+    pub(crate) fn io_with<R>(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let flags = self.mode.flags();
+        if flags & USER_NONBLOCKING != 0 {
+            return op(&self.socket);
+        }
+        if !in_hub() {
+            if flags & LAYER_NONBLOCKING == 0 {
+                return op(&self.socket);
+            }
+            return self.emulate_blocking(interest, timeout, op);
+        }
+        if flags & LAYER_NONBLOCKING == 0 {
+            SockRef::from(&self.socket).set_nonblocking(true)?;
+            self.mode.set(LAYER_NONBLOCKING, true);
+        }
+        loop {
+            match op(&self.socket) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result,
+            }
+        }
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let registration = self.registration()?;
+        registration.wait(interest, deadline)?;
+        registration.do_io(interest, deadline, || op(&self.socket))
+    }
+
+    /// Parks until the socket may be ready for `interest` (inside a hub),
+    /// for operations whose readiness is not retried by `op` (connect).
+    pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        self.registration()?.wait(interest, deadline)
+    }
+
+    /// This descriptor's registration with the current hub, created on
+    /// first use and replaced when the socket has moved to another hub.
+    fn registration(&self) -> io::Result<Arc<Registration>> {
+        let mut slot = self
+            .registration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(registration) = slot.as_ref().filter(|r| r.is_current_hub()) {
+            return Ok(Arc::clone(registration));
+        }
+        // Dropping a registration of another hub deregisters it there.
+        let registration = Arc::new(Registration::new(self.socket.as_raw_fd())?);
+        *slot = Some(Arc::clone(&registration));
+        Ok(registration)
+    }
+
+    /// A blocking call on a descriptor the layer made non-blocking, outside
+    /// a hub: retry after `poll(2)` says it may be ready.
+    fn emulate_blocking<R>(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        loop {
+            match op(&self.socket) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result,
+            }
+            let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            if remaining == Some(Duration::ZERO) {
+                return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+            }
+            sys::poll(self.socket.as_raw_fd(), interest, remaining)?;
+        }
+    }
+
+    /// Gives the std socket back deregistered and in blocking mode (unless
+    /// the user chose non-blocking). `ioctl(FIONBIO)` cannot fail on an open
+    /// socket, so a failure to restore the mode is only logged.
+    pub(crate) fn into_inner(self) -> T {
+        let Source {
+            registration,
+            mode,
+            socket,
+        } = self;
+        drop(registration);
+        if mode.flags() & LAYER_NONBLOCKING != 0 {
+            match SockRef::from(&socket).set_nonblocking(false) {
+                Ok(()) => mode.set(LAYER_NONBLOCKING, false),
+                Err(err) => log::debug!("moss: cannot restore blocking mode: {err}"),
+            }
+        }
+        socket
+    }
+}
