@@ -24,14 +24,19 @@ fn rss_kib() -> u64 {
 }
 
 fn maps() -> usize {
-    std::fs::read_to_string("/proc/self/maps").map(|m| m.lines().count()).unwrap_or(0)
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
 }
 
 /// Prints one result line: kind, count, KiB per unit, VMAs added.
 fn report(kind: &str, count: usize, before: (u64, usize)) {
     let (rss, vmas) = (rss_kib(), maps());
     let per = (rss.saturating_sub(before.0)) as f64 / count as f64;
-    println!("{kind:<28} {count:>9} parked  {per:>6.2} KiB RSS each  {:>7} VMAs added", vmas as i64 - before.1 as i64);
+    println!(
+        "{kind:<28} {count:>9} parked  {per:>6.2} KiB RSS each  {:>7} VMAs added",
+        vmas as i64 - before.1 as i64
+    );
 }
 
 fn moss_case(count: usize) {
@@ -87,15 +92,32 @@ fn thread_case(count: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     match args.first().map(String::as_str) {
-        Some("moss") => moss_case(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000)),
+        Some("moss") => moss_case(
+            args.get(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000),
+        ),
         Some("may") => may_case(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(30_000)),
         Some("threads") => thread_case(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10_000)),
         _ => {
-            println!("vm.max_map_count = {}", std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap_or_default().trim());
+            println!(
+                "vm.max_map_count = {}",
+                std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                    .unwrap_or_default()
+                    .trim()
+            );
             let me = std::env::current_exe().unwrap();
-            for (kind, count) in [("moss", "1000000"), ("moss", "100000"), ("may", "30000"), ("threads", "10000")] {
+            for (kind, count) in [
+                ("moss", "1000000"),
+                ("moss", "100000"),
+                ("may", "30000"),
+                ("threads", "10000"),
+            ] {
                 let status = Command::new(&me).args([kind, count]).status().unwrap();
                 if !status.success() {
                     println!("{kind} {count}: failed ({status})");

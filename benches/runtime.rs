@@ -124,7 +124,9 @@ fn spawn_join(c: &mut Criterion) {
             })
         })
     });
-    group.bench_function("std::thread", |b| b.iter(|| std::thread::spawn(|| black_box(1)).join().unwrap()));
+    group.bench_function("std::thread", |b| {
+        b.iter(|| std::thread::spawn(|| black_box(1)).join().unwrap())
+    });
     group.bench_function("may (one worker)", |b| {
         b.iter_custom(|iters| {
             let (tx, rx) = mpsc::channel();
@@ -157,7 +159,9 @@ where
 
 fn configure() -> Criterion {
     may::config().set_workers(1);
-    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! { name = benches; config = configure(); targets = yield_round_trip, spawn_join }

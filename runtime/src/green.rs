@@ -257,13 +257,12 @@ impl<T> JoinHandle<T> {
             if let Some(result) = self.packet.result.borrow_mut().take() {
                 return result;
             }
-            if sched::current_green().is_some_and(|me| Rc::ptr_eq(&me, &self.thread.green)) {
+            let me = sched::current_green()
+                .expect("moss: JoinHandle::join called outside a green thread");
+            if Rc::ptr_eq(&me, &self.thread.green) {
                 panic!("moss: a green thread cannot join itself");
             }
-            assert!(
-                sched::current_green().is_some(),
-                "moss: JoinHandle::join called outside a green thread"
-            );
+            drop(me);
             park::park_native("join", None, |unparker| {
                 *self.thread.green.join_waiter.borrow_mut() = Some(unparker);
             });

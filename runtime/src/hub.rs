@@ -6,8 +6,9 @@
 //!   │   run every green thread that is ready (one batch)         │
 //!   │   every 61 switches, or when nothing is ready:             │
 //!   │     fire due timers                                        │
-//!   │     poll epoll: no wait if work is ready, else until the   │
-//!   │     next deadline; wake the I/O waiters                    │
+//!   │     poll epoll: no wait if work is ready (and only if some │
+//!   │     green thread waits for I/O), else until the next       │
+//!   │     deadline; wake the I/O waiters                         │
 //!   │   until the root green thread has finished                 │
 //!   └────────────────────────────────────────────────────────────┘
 //! ```
@@ -261,7 +262,18 @@ fn event_loop(sched: &Scheduler, done: impl Fn() -> bool) {
         since_poll = 0;
         let now = Instant::now();
         sched.timers.fire(now);
-        let timeout = if sched.has_ready() || sched.remote.pending() {
+        let timeout = if sched.has_ready() {
+            if sched.reactor.waiting() == 0 {
+                // Nobody waits for readiness, so an event could wake
+                // nobody: skip the system call (operations try before they
+                // park, so no edge is lost).
+                if sched.remote.pending() {
+                    sched.remote.drain();
+                }
+                continue;
+            }
+            Some(Duration::ZERO)
+        } else if sched.remote.pending() {
             Some(Duration::ZERO)
         } else {
             match sched.timers.next_deadline() {

@@ -267,12 +267,3 @@ pub fn raise(interrupt: Interrupt) -> ! {
         Interrupt::Elapsed(id) => panic::resume_unwind(Box::new(ElapsedSignal(id))),
     }
 }
-
-/// A scheduling point that is not a wait: delivers a pending interrupt.
-pub(crate) fn check_interrupt() {
-    if let Some(interrupt) = sched::current_green().and_then(|green| green.pending.get()) {
-        if !std::thread::panicking() {
-            raise(interrupt);
-        }
-    }
-}

@@ -36,6 +36,17 @@ pub(crate) fn current_green() -> Option<Rc<Green>> {
     CURRENT.with(|current| current.borrow().as_ref().and_then(|sched| sched.running()))
 }
 
+/// Runs `f` with the green thread running on this OS thread, without
+/// cloning any `Rc` (the switch path's form of [`current_green`]).
+#[inline]
+pub(crate) fn with_running<R>(f: impl FnOnce(&Green) -> R) -> Option<R> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let running = current.as_ref()?.running.borrow();
+        running.as_deref().map(f)
+    })
+}
+
 /// Installs `sched` as this thread's hub; `false` if one is installed.
 pub(crate) fn install(sched: Rc<Scheduler>) -> bool {
     CURRENT.with(|current| {
@@ -114,16 +125,9 @@ impl Scheduler {
     }
 
     /// Queues a green thread to run.
+    #[inline(always)]
     pub(crate) fn make_ready(&self, green: Rc<Green>) {
         self.ready.borrow_mut().push_back(green);
-    }
-
-    /// Marks the running green thread as yielding: the hub queues it again
-    /// when it suspends.
-    pub(crate) fn yield_running(&self) {
-        if let Some(green) = self.running.borrow().as_ref() {
-            green.state.set(State::Ready);
-        }
     }
 
     /// Whether any green thread is ready to run.
@@ -222,20 +226,32 @@ impl Scheduler {
         }
         green.state.set(State::Running);
         overflow::set_running(&green.info);
-        *self.running.borrow_mut() = Some(Rc::clone(&green));
         if let Some(monitor) = &self.monitor {
             monitor.enter(green.info.id);
         }
-        let finished = green
-            .context
+        *self.running.borrow_mut() = Some(green);
+        // The shared borrow of `running` lasts across the switch: code in
+        // the green thread only ever reads it; only this function writes it,
+        // and it never runs inside a green thread.
+        let finished = {
+            let running = self.running.borrow();
+            let green = running
+                .as_ref()
+                .expect("the running green thread was just set");
+            let mut context = green.context.borrow_mut();
+            context
+                .as_mut()
+                .expect("a green thread that is not done has a context")
+                .resume()
+        };
+        let green = self
+            .running
             .borrow_mut()
-            .as_mut()
-            .expect("a green thread that is not done has a context")
-            .resume();
+            .take()
+            .expect("the running green thread is recorded");
         if let Some(monitor) = &self.monitor {
             monitor.leave();
         }
-        *self.running.borrow_mut() = None;
         overflow::set_running(std::ptr::null());
         self.counters.switches.set(self.counters.switches.get() + 1);
         if finished {

@@ -220,21 +220,30 @@ fn park_until(deadline: Option<Instant>) {
 /// A scheduling point: a pending kill or elapsed [`timeout`] is delivered
 /// here.
 pub fn yield_now() {
-    let Some(sched) = sched::current().filter(|_| context::in_green_thread()) else {
-        return std::thread::yield_now();
-    };
-    if let Some(green) = sched.running() {
+    let yielding = sched::with_running(|green| {
         if let Some((at, id)) = green.scopes.earliest() {
             if at <= Instant::now() {
                 green.interrupt(Interrupt::Elapsed(id));
             }
         }
+        // The hub queues a green thread that suspends in the Ready state.
+        green.state.set(State::Ready);
+        green.pending.get()
+    });
+    match yielding {
+        None => return std::thread::yield_now(),
+        Some(Some(interrupt)) if !std::thread::panicking() => {
+            sched::with_running(|green| green.state.set(State::Running));
+            park::raise(interrupt);
+        }
+        Some(_) => {}
     }
-    park::check_interrupt();
-    sched.yield_running();
-    drop(sched);
     context::suspend();
-    park::check_interrupt();
+    if let Some(Some(interrupt)) = sched::with_running(|green| green.pending.get()) {
+        if !std::thread::panicking() {
+            park::raise(interrupt);
+        }
+    }
 }
 
 /// The error of [`timeout`]: the deadline passed before the function

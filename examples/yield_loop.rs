@@ -1,0 +1,31 @@
+//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|spawn]`.
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50_000_000);
+    let what = std::env::args().nth(2).unwrap_or_default();
+    if what != "spawn" {
+        let t = moss::run(|| {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                moss::yield_now();
+            }
+            start.elapsed()
+        });
+        println!("yield alone: {:.1} ns", t.as_nanos() as f64 / n as f64);
+    }
+    if what != "yield" {
+        let t = moss::run(|| {
+            let start = std::time::Instant::now();
+            for i in 0..n / 10 {
+                std::hint::black_box(moss::spawn(move || i).join().unwrap());
+            }
+            start.elapsed()
+        });
+        println!(
+            "spawn+join: {:.1} ns",
+            t.as_nanos() as f64 / (n / 10) as f64
+        );
+    }
+}
