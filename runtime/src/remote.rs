@@ -24,7 +24,7 @@
 //! pair orders its push before the hub's drain).
 //!
 //! The table also counts parks that wait for a wake-up from another OS
-//! thread (offload jobs, channels shared across threads), so the deadlock
+//! thread (offload jobs, every channel wait), so the deadlock
 //! detector knows an idle hub may still be woken from afar.
 
 use std::cell::{Cell, RefCell};

@@ -9,17 +9,16 @@
 //! a sender that was notified of free space but interrupted before using
 //! it passes the notification on.
 //!
-//! A channel made inside a green thread remembers its OS thread. Until one
-//! of its handles is used on another OS thread, green threads waiting on
-//! it are visible to the deadlock detector; from then on (and from the
-//! start for a channel made outside any green thread) they count as
-//! waiting for another OS thread (see the caveat on [`channel`]).
+//! A green thread parked on a channel always counts as waiting for a
+//! wake-up from another OS thread ([`ExternalWait`]): it parks only while
+//! the other side is alive, and a handle can be moved to any thread
+//! without the channel noticing, so the deadlock detector must assume the
+//! other side may act (see [`channel`]).
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,8 +46,6 @@ pub struct Receiver<T> {
 
 struct Chan<T> {
     state: Mutex<State<T>>,
-    /// The OS thread that created the channel ([`thread_token`]).
-    home: u64,
 }
 
 struct State<T> {
@@ -66,8 +63,6 @@ struct State<T> {
     sent: u64,
     received: u64,
     next_waiter: u64,
-    /// A handle was used on an OS thread other than `home`.
-    shared: bool,
 }
 
 impl<T> State<T> {
@@ -134,15 +129,6 @@ enum Waited {
     TimedOut,
 }
 
-/// A process-unique number of the calling OS thread.
-fn thread_token() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    TOKEN.with(|token| *token)
-}
-
 impl<T> Chan<T> {
     fn new(capacity: Option<usize>) -> Arc<Chan<T>> {
         Arc::new(Chan {
@@ -156,28 +142,12 @@ impl<T> Chan<T> {
                 sent: 0,
                 received: 0,
                 next_waiter: 0,
-                // Made outside a green thread: meant for another thread.
-                shared: !context::in_green_thread(),
             }),
-            home: thread_token(),
         })
     }
 
-    /// Locks the state, noting a first use from another OS thread: then
-    /// every parked waiter is woken, to park again as waiting for another
-    /// thread.
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        let mut state = self.state.lock();
-        if !state.shared && thread_token() != self.home {
-            state.shared = true;
-            if let Some((_, waiter)) = state.receiver_waiting.take() {
-                waiter.wake();
-            }
-            for (_, waiter) in state.senders_waiting.drain(..) {
-                waiter.wake();
-            }
-        }
-        state
+        self.state.lock()
     }
 
     /// Waits, as `role`, until notified or `deadline`. Consumes the lock:
@@ -203,8 +173,11 @@ impl<T> Chan<T> {
                 Waited::TimedOut
             };
         }
+        // Waiting implies the other side is alive (a live sender for the
+        // receiver, the receiver for a sender), and it may be on any
+        // thread: never a deadlock the hub can prove.
         let sched = sched::current().expect("a green thread runs inside a hub");
-        let _external = state.shared.then(|| ExternalWait::new(sched));
+        let _external = ExternalWait::new(sched);
         let what = match role {
             Role::Receiver => "channel recv",
             Role::Sender => "channel send",
@@ -275,15 +248,15 @@ fn interrupted(interrupt: Interrupt) -> Waited {
 ///
 /// # Deadlock detection
 /// A hub whose green threads all wait, with no timer, I/O or offload work
-/// left, panics with a deadlock report. A channel counts as a possible
-/// source of wake-ups from another OS thread when it was made outside any
-/// green thread, or once one of its handles has been used on an OS thread
-/// other than the one that made it. The one case this cannot see: a
-/// channel made inside a green thread whose handle is moved to a plain OS
-/// thread that holds it, unused, while the hub runs out of everything else
-/// to wait for; the hub then reports a deadlock that is not one. For work
-/// on another OS thread, make the channel before `moss::run` (or on that
-/// thread), or use [`crate::spawn_blocking`].
+/// left, panics with a deadlock report. A green thread waiting on a
+/// channel never counts as deadlocked: it waits only while the other side
+/// is alive (a sender, for `recv`; the receiver, for `send`), and that
+/// handle may have been moved to another OS thread or hub at any time, so
+/// a message may still come. A hub whose only hope is such a channel
+/// waits (like a blocked `std::sync::mpsc` receiver) rather than panic;
+/// this includes a real deadlock, such as a green thread waiting on a
+/// channel whose only sender it holds itself. Every other wait (`Event`,
+/// `Semaphore`, `Mutex`, `Pool`, `join`) is still reported.
 ///
 /// # Examples
 /// ```
