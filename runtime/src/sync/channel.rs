@@ -1,13 +1,18 @@
 //! Channels: multi-producer, single-consumer queues that work across green threads, hubs and OS threads.
 //!
 //! The state (buffer, counts, waiters) sits behind one `parking_lot`
-//! mutex. A waiter is a parked green thread of any hub (woken through a
-//! [`RemoteUnparker`](crate::park::RemoteUnparker): directly on its own
-//! hub, through the hub's wake-up queue and `mio::Waker` from elsewhere)
-//! or a blocked OS thread (a condition variable). Wake-ups are
-//! notifications: the woken party re-checks the state under the lock, and
-//! a sender that was notified of free space but interrupted before using
-//! it passes the notification on.
+//! mutex, held for a few instructions and never while waking anyone on
+//! the common paths. A waiter is a parked green thread of any hub or a
+//! blocked OS thread (a condition variable); see [`waiter`](super::waiter)
+//! for how each is woken, directly when the waker runs on the waiter's own
+//! hub. Wake-ups are notifications: the woken party re-checks the state
+//! under the lock, and a sender that was notified of free space but
+//! interrupted before using it passes the notification on.
+//!
+//! Costs on one hub: a send or a receive that does not wait is one lock
+//! and unlock; a receive that waits is one more after the wake-up. A park
+//! stores the waiter's unparker in the hub's table (no allocation, no
+//! atomic reference count).
 //!
 //! A green thread parked on a channel always counts as waiting for a
 //! wake-up from another OS thread ([`ExternalWait`]): it parks only while
@@ -19,13 +24,15 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use super::waiter::{Hubs, Waiter, Wakeup};
 use crate::park::{self, Interrupt, Wake};
-use crate::remote::{ExternalWait, ThreadSignal, Waiter};
+use crate::remote::{ExternalWait, ThreadSignal};
 use crate::sync::deadline_after;
 use crate::{context, sched, time};
 
@@ -48,6 +55,8 @@ struct Chan<T> {
     state: Mutex<State<T>>,
 }
 
+type Guard<'a, T> = MutexGuard<'a, State<T>>;
+
 struct State<T> {
     buffer: VecDeque<T>,
     /// `None`: unbounded; `Some(0)`: rendezvous.
@@ -59,6 +68,8 @@ struct State<T> {
     /// Senders waiting for space (or, rendezvous, for their message to be
     /// taken), in arrival order.
     senders_waiting: VecDeque<(u64, Waiter)>,
+    /// The hubs of the green threads that waited here.
+    hubs: Hubs,
     /// Messages sent and received so far (rendezvous hand-off).
     sent: u64,
     received: u64,
@@ -100,18 +111,23 @@ impl<T> State<T> {
         }
     }
 
-    /// The waiters to notify after a message was taken.
-    fn after_receive(&mut self) -> Vec<Waiter> {
-        if self.capacity == Some(0) {
-            // Rendezvous: the sender of this message waits for it to be
-            // taken, and another one may wait for the free slot.
-            self.senders_waiting.drain(..).map(|(_, w)| w).collect()
-        } else {
-            self.senders_waiting
-                .pop_front()
-                .map(|(_, w)| w)
-                .into_iter()
-                .collect()
+    /// Takes the waiting receiver, to wake.
+    fn receiver_wakeup(&mut self) -> Option<Wakeup> {
+        let (_, waiter) = self.receiver_waiting.take()?;
+        self.hubs.resolve(waiter)
+    }
+
+    /// Takes the first waiting sender, to wake.
+    fn sender_wakeup(&mut self) -> Option<Wakeup> {
+        let (_, waiter) = self.senders_waiting.pop_front()?;
+        self.hubs.resolve(waiter)
+    }
+
+    /// Wakes every waiting sender, under the lock (rare paths: rendezvous,
+    /// the receiver going away).
+    fn wake_all_senders(&mut self) {
+        while let Some(wakeup) = self.sender_wakeup() {
+            wakeup.wake();
         }
     }
 }
@@ -139,6 +155,7 @@ impl<T> Chan<T> {
                 receiver_alive: true,
                 receiver_waiting: None,
                 senders_waiting: VecDeque::new(),
+                hubs: Hubs::default(),
                 sent: 0,
                 received: 0,
                 next_waiter: 0,
@@ -146,85 +163,84 @@ impl<T> Chan<T> {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> Guard<'_, T> {
         self.state.lock()
     }
 
-    /// Waits, as `role`, until notified or `deadline`. Consumes the lock:
-    /// the waiter is queued before it is released, so no notification can
-    /// slip in between.
-    fn wait(
-        &self,
-        mut state: MutexGuard<'_, State<T>>,
+    /// Waits, as `role`, until notified or `deadline`, and locks again.
+    /// The waiter is queued before the lock is released, so no
+    /// notification can slip in between.
+    fn wait<'a>(
+        &'a self,
+        mut state: Guard<'a, T>,
         role: Role,
         deadline: Option<Instant>,
-    ) -> Waited {
+    ) -> (Waited, Guard<'a, T>) {
         state.next_waiter += 1;
         let id = state.next_waiter;
-        if !context::in_green_thread() {
-            let signal = Arc::new(ThreadSignal::default());
-            state.enqueue(role, id, Waiter::Thread(Arc::clone(&signal)));
-            drop(state);
-            let notified = signal.wait(deadline);
-            let queued = self.lock().dequeue(role, id);
-            return if notified || !queued {
-                Waited::Woken
-            } else {
-                Waited::TimedOut
-            };
-        }
+        let sched = match sched::current() {
+            Some(sched) if context::in_green_thread() => sched,
+            _ => {
+                let signal = Arc::new(ThreadSignal::default());
+                state.enqueue(role, id, Waiter::Thread(Arc::clone(&signal)));
+                drop(state);
+                let notified = signal.wait(deadline);
+                let mut state = self.lock();
+                let queued = state.dequeue(role, id);
+                let waited = if notified || !queued {
+                    Waited::Woken
+                } else {
+                    Waited::TimedOut
+                };
+                return (waited, state);
+            }
+        };
         // Waiting implies the other side is alive (a live sender for the
         // receiver, the receiver for a sender), and it may be on any
         // thread: never a deadlock the hub can prove.
-        let sched = sched::current().expect("a green thread runs inside a hub");
-        let _external = ExternalWait::new(sched);
+        let _external = ExternalWait::new(Rc::clone(&sched));
         let what = match role {
             Role::Receiver => "channel recv",
             Role::Sender => "channel send",
         };
         let result = park::park(what, deadline, |unparker| {
-            state.enqueue(role, id, Waiter::Green(unparker.remote()));
+            let waiter = state.hubs.waiter(&sched, unparker);
+            state.enqueue(role, id, waiter);
             drop(state);
         });
         let mut state = self.lock();
         let notified = !state.dequeue(role, id);
         match result {
-            Ok(Wake::Ready) => Waited::Woken,
+            Ok(Wake::Ready) => (Waited::Woken, state),
             Ok(wake) => {
                 if notified {
-                    self.pass_on(state, role);
+                    pass_on(&mut state, role);
                 }
                 if wake == Wake::TimedOut {
-                    Waited::TimedOut
+                    (Waited::TimedOut, state)
                 } else {
-                    Waited::Woken
+                    (Waited::Woken, state)
                 }
             }
             Err(interrupt) => {
                 if notified {
-                    self.pass_on(state, role);
-                } else {
-                    drop(state);
+                    pass_on(&mut state, role);
                 }
-                interrupted(interrupt)
+                drop(state);
+                let waited = interrupted(interrupt);
+                (waited, self.lock())
             }
         }
     }
+}
 
-    /// A notified waiter leaves without acting on it: hand the
-    /// notification to the next one in line.
-    fn pass_on(&self, mut state: MutexGuard<'_, State<T>>, role: Role) {
-        let next = match role {
-            // There is one receiver: nobody to pass to.
-            Role::Receiver => None,
-            Role::Sender if state.has_space() || state.capacity == Some(0) => {
-                state.senders_waiting.pop_front().map(|(_, w)| w)
-            }
-            Role::Sender => None,
-        };
-        drop(state);
-        if let Some(waiter) = next {
-            waiter.wake();
+/// A notified waiter leaves without acting on it: hand the notification
+/// to the next one in line.
+fn pass_on<T>(state: &mut Guard<'_, T>, role: Role) {
+    // There is one receiver: nobody to pass to.
+    if role == Role::Sender && (state.has_space() || state.capacity == Some(0)) {
+        if let Some(wakeup) = state.sender_wakeup() {
+            MutexGuard::unlocked(state, || wakeup.wake());
         }
     }
 }
@@ -331,13 +347,12 @@ impl<T> Sender<T> {
             if state.has_space() {
                 break;
             }
-            chan.wait(state, Role::Sender, None);
-            state = chan.lock();
+            state = chan.wait(state, Role::Sender, None).1;
         }
         state.buffer.push_back(value);
         state.sent += 1;
         let sequence = state.sent;
-        let receiver = state.receiver_waiting.take().map(|(_, w)| w);
+        let receiver = state.receiver_wakeup();
         if state.capacity != Some(0) {
             drop(state);
             if let Some(receiver) = receiver {
@@ -347,11 +362,10 @@ impl<T> Sender<T> {
         }
         // Rendezvous: wait until this message has been taken.
         if let Some(receiver) = receiver {
-            receiver.wake();
+            MutexGuard::unlocked(&mut state, || receiver.wake());
         }
         while state.received < sequence && state.receiver_alive {
-            chan.wait(state, Role::Sender, None);
-            state = chan.lock();
+            state = chan.wait(state, Role::Sender, None).1;
         }
         Ok(())
     }
@@ -371,9 +385,9 @@ impl<T> Drop for Sender<T> {
         let mut state = self.chan.lock();
         state.senders -= 1;
         if state.senders == 0 {
-            let receiver = state.receiver_waiting.take();
+            let receiver = state.receiver_wakeup();
             drop(state);
-            if let Some((_, receiver)) = receiver {
+            if let Some(receiver) = receiver {
                 receiver.wake();
             }
         }
@@ -413,11 +427,11 @@ impl<T> Receiver<T> {
     /// # Errors
     /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut state = self.chan.lock();
-        match self.take(&mut state) {
-            Some(value) => Ok(value),
-            None if state.senders == 0 => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+        let state = self.chan.lock();
+        match take(state) {
+            Ok(value) => Ok(value),
+            Err(state) if state.senders == 0 => Err(TryRecvError::Disconnected),
+            Err(_) => Err(TryRecvError::Empty),
         }
     }
 
@@ -431,42 +445,48 @@ impl<T> Receiver<T> {
         TryIter { receiver: self }
     }
 
-    /// Takes the next message and notifies the senders that wait for it.
-    /// Consumes the lock only when a message was taken.
-    fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<T> {
-        let value = state.buffer.pop_front()?;
-        state.received += 1;
-        if !state.senders_waiting.is_empty() {
-            let senders = state.after_receive();
-            MutexGuard::unlocked(state, || senders.iter().for_each(Waiter::wake));
-        }
-        Some(value)
-    }
-
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let chan = &self.chan;
         let mut state = chan.lock();
         loop {
-            if let Some(value) = self.take(&mut state) {
-                return Ok(value);
-            }
+            state = match take(state) {
+                Ok(value) => return Ok(value),
+                Err(state) => state,
+            };
             if state.senders == 0 {
                 return Err(RecvTimeoutError::Disconnected);
             }
             if deadline.is_some_and(|at| at <= Instant::now()) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let waited = chan.wait(state, Role::Receiver, deadline);
-            state = chan.lock();
+            let (waited, relocked) = chan.wait(state, Role::Receiver, deadline);
+            state = relocked;
             if let Waited::TimedOut = waited {
-                return match self.take(&mut state) {
-                    Some(value) => Ok(value),
-                    None if state.senders == 0 => Err(RecvTimeoutError::Disconnected),
-                    None => Err(RecvTimeoutError::Timeout),
+                return match take(state) {
+                    Ok(value) => Ok(value),
+                    Err(state) if state.senders == 0 => Err(RecvTimeoutError::Disconnected),
+                    Err(_) => Err(RecvTimeoutError::Timeout),
                 };
             }
         }
     }
+}
+
+/// Takes the next message, releases the lock and notifies the sender(s)
+/// waiting for the space (rendezvous: for the message to be taken). With
+/// no message, gives the lock back.
+fn take<T>(mut state: Guard<'_, T>) -> Result<T, Guard<'_, T>> {
+    let Some(value) = state.buffer.pop_front() else {
+        return Err(state);
+    };
+    state.received += 1;
+    if state.capacity == Some(0) {
+        state.wake_all_senders();
+    } else if let Some(sender) = state.sender_wakeup() {
+        drop(state);
+        sender.wake();
+    }
+    Ok(value)
 }
 
 impl<T> Drop for Receiver<T> {
@@ -474,9 +494,8 @@ impl<T> Drop for Receiver<T> {
         let mut state = self.chan.lock();
         state.receiver_alive = false;
         let buffered = std::mem::take(&mut state.buffer);
-        let senders: Vec<_> = state.senders_waiting.drain(..).map(|(_, w)| w).collect();
+        state.wake_all_senders();
         drop(state);
-        senders.iter().for_each(Waiter::wake);
         drop(buffered);
     }
 }

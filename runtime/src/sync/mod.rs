@@ -51,6 +51,7 @@ mod group;
 mod mutex;
 mod pool;
 mod semaphore;
+mod waiter;
 
 pub use channel::{
     bounded, channel, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, SendError, Sender,
