@@ -32,6 +32,31 @@ fn green_ping_pong(iters: u64) -> Duration {
     })
 }
 
+/// The switching floor of a green round trip: two green threads of one
+/// hub that only yield to each other (the same four switches through the
+/// hub as a channel round trip, and no channel).
+fn green_yield_floor(iters: u64) -> Duration {
+    moss::run(|| {
+        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let other = {
+            let done = std::rc::Rc::clone(&done);
+            moss::spawn(move || {
+                while !done.get() {
+                    moss::yield_now();
+                }
+            })
+        };
+        let start = Instant::now();
+        for _ in 0..iters {
+            moss::yield_now();
+        }
+        let elapsed = start.elapsed();
+        done.set(true);
+        other.join().unwrap();
+        elapsed
+    })
+}
+
 /// Two OS threads bounce a counter through two `std::sync::mpsc` channels.
 fn std_ping_pong(iters: u64) -> Duration {
     let (ping_tx, ping_rx) = mpsc::channel::<u64>();
@@ -106,6 +131,9 @@ fn channels(c: &mut Criterion) {
     may::config().set_workers(1);
     let mut group = c.benchmark_group("channel_round_trip");
     group.bench_function("moss_green_same_hub", |b| b.iter_custom(green_ping_pong));
+    group.bench_function("moss_yield_floor_same_hub", |b| {
+        b.iter_custom(green_yield_floor)
+    });
     group.bench_function("std_mpsc_os_threads", |b| b.iter_custom(std_ping_pong));
     group.bench_function("may_mpsc_one_worker", |b| b.iter_custom(may_ping_pong));
     group.bench_function("moss_hub_to_hub", |b| b.iter_custom(hub_to_hub_ping_pong));

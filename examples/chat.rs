@@ -1,13 +1,16 @@
 //! A line-based chat room: every line a client sends goes to every other
-//! client. One green thread per connection, plain blocking code.
+//! client. Plain blocking code, two green threads per connection: one
+//! reads the client's lines, one writes what the room sends it.
 //!
 //! ```sh
 //! cargo run --release --example chat [ADDR]      # default 127.0.0.1:7001
 //! nc 127.0.0.1 7001                              # in two terminals
 //! ```
 //!
-//! The room is an `Rc<RefCell<…>>` of the members' write halves: all green
-//! threads of a hub share one OS thread, so no lock is needed.
+//! Each member's writer is fed by a `moss::sync` channel; the room holds
+//! the senders and broadcasts by sending on each (unbounded: a send never
+//! waits, so a slow client cannot stall the room). A member that leaves
+//! drops its sender, which ends its writer once the queue is written.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,47 +18,44 @@ use std::io::{BufRead, BufReader, Write};
 use std::rc::Rc;
 
 use moss::net::{TcpListener, TcpStream};
+use moss::sync::{channel, Sender};
 
-/// The members of the room, by id.
+/// The members of the room: the sender feeding each one's writer, by id.
 #[derive(Default)]
 struct Room {
-    members: RefCell<BTreeMap<u64, Rc<TcpStream>>>,
+    members: RefCell<BTreeMap<u64, Sender<Rc<str>>>>,
 }
 
 impl Room {
-    /// Sends `line` to every member but `from`; members whose connection
-    /// failed leave the room.
-    fn broadcast(&self, from: u64, line: &str) {
-        let members: Vec<_> = self
-            .members
-            .borrow()
-            .iter()
-            .filter(|(id, _)| **id != from)
-            .map(|(id, stream)| (*id, Rc::clone(stream)))
-            .collect();
-        for (id, stream) in members {
-            if (&*stream).write_all(line.as_bytes()).is_err() {
-                self.members.borrow_mut().remove(&id);
-            }
-        }
+    /// Sends `line` to every member but `from`; members whose writer has
+    /// stopped (their connection failed) leave the room.
+    fn broadcast(&self, from: u64, line: String) {
+        let line: Rc<str> = line.into();
+        self.members
+            .borrow_mut()
+            .retain(|id, member| *id == from || member.send(Rc::clone(&line)).is_ok());
     }
 }
 
-fn member(room: Rc<Room>, id: u64, stream: TcpStream) -> std::io::Result<()> {
-    let stream = Rc::new(stream);
+fn member(room: &Room, id: u64, stream: TcpStream) -> std::io::Result<()> {
     let peer = stream.peer_addr()?;
-    (&*stream).write_all(b"welcome to the moss chat room\n")?;
-    room.members.borrow_mut().insert(id, Rc::clone(&stream));
-    room.broadcast(id, &format!("* {peer} joined\n"));
-    let mut lines = BufReader::new(&*stream);
-    let mut line = String::new();
-    while lines.read_line(&mut line)? > 0 {
-        room.broadcast(id, &format!("{peer}: {line}"));
-        line.clear();
+    let (tx, rx) = channel::<Rc<str>>();
+    let output = stream.try_clone()?;
+    let writer = moss::spawn(move || -> std::io::Result<()> {
+        for line in rx {
+            (&output).write_all(line.as_bytes())?;
+        }
+        Ok(())
+    });
+    let _ = tx.send("welcome to the moss chat room\n".into());
+    room.members.borrow_mut().insert(id, tx);
+    room.broadcast(id, format!("* {peer} joined\n"));
+    for line in BufReader::new(&stream).lines().map_while(Result::ok) {
+        room.broadcast(id, format!("{peer}: {line}\n"));
     }
-    room.members.borrow_mut().remove(&id);
-    room.broadcast(id, &format!("* {peer} left\n"));
-    Ok(())
+    room.members.borrow_mut().remove(&id); // ends the writer
+    room.broadcast(id, format!("* {peer} left\n"));
+    writer.join().map_err(std::io::Error::from)?
 }
 
 fn main() -> std::io::Result<()> {
@@ -71,7 +71,7 @@ fn main() -> std::io::Result<()> {
                 Ok(stream) => {
                     let room = Rc::clone(&room);
                     moss::spawn(move || {
-                        let _ = member(room, id, stream);
+                        let _ = member(&room, id, stream);
                     });
                 }
                 Err(err) => eprintln!("chat: accept: {err}"),

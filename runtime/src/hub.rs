@@ -300,7 +300,7 @@ fn deadlock(sched: &Scheduler) {
     let mut report = String::from(
         "moss: deadlock: all green threads are asleep and nothing can wake them \
          (no runnable green thread, no timer, no I/O wait, no offload work, \
-         no channel shared with another OS thread):",
+         no channel wait whose other side is alive):",
     );
     for green in sched.live_greens() {
         let name = green.info.name.as_deref().unwrap_or("<unnamed>");

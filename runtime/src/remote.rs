@@ -24,12 +24,12 @@
 //! pair orders its push before the hub's drain).
 //!
 //! The table also counts parks that wait for a wake-up from another OS
-//! thread (offload jobs, channels shared across threads), so the deadlock
+//! thread (offload jobs, every channel wait), so the deadlock
 //! detector knows an idle hub may still be woken from afar.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,18 +41,42 @@ use crate::io::HubWaker;
 use crate::park::Unparker;
 use crate::sched::{self, Scheduler};
 
+/// A process-unique number of a hub: unlike an address, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HubId(u64);
+
 /// The part of a hub other OS threads reach.
 pub(crate) struct Remote {
-    requests: SegQueue<Request>,
+    id: HubId,
+    requests: SegQueue<Key>,
     /// Set by the first request after a drain; cleared by the drain.
     notified: AtomicBool,
     waker: HubWaker,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Request {
+/// An entry of a hub's [`RemoteTable`]: plain data, `Send`; only the hub
+/// that made it can resolve it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
     slot: usize,
     generation: u64,
+}
+
+impl Remote {
+    pub(crate) fn id(&self) -> HubId {
+        self.id
+    }
+
+    /// Asks the hub to wake entry `key` at its next drain; callable from
+    /// any thread.
+    pub(crate) fn request(&self, key: Key) {
+        self.requests.push(key);
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            if let Err(err) = self.waker.wake() {
+                log::error!("moss: cannot wake a hub from another thread: {err}");
+            }
+        }
+    }
 }
 
 /// The hub-local side: unparkers reachable from other threads.
@@ -71,8 +95,10 @@ struct Slot {
 
 impl RemoteTable {
     pub(crate) fn new(waker: HubWaker) -> RemoteTable {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         RemoteTable {
             remote: Arc::new(Remote {
+                id: HubId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
                 requests: SegQueue::new(),
                 notified: AtomicBool::new(false),
                 waker,
@@ -83,9 +109,28 @@ impl RemoteTable {
         }
     }
 
-    /// Makes `unparker` reachable from other threads. Entries whose park
-    /// ended some other way are pruned when the table would grow.
+    /// This hub's identity.
+    pub(crate) fn id(&self) -> HubId {
+        self.remote.id
+    }
+
+    /// The handle other threads use to reach this hub.
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    /// Makes `unparker` reachable from other threads.
     pub(crate) fn register(&self, unparker: Unparker) -> RemoteUnparker {
+        RemoteUnparker {
+            remote: Arc::clone(&self.remote),
+            key: self.insert(unparker),
+        }
+    }
+
+    /// Stores `unparker` under a new key, without cloning the hub handle.
+    /// Entries whose park ended some other way are pruned when the table
+    /// would grow.
+    pub(crate) fn insert(&self, unparker: Unparker) -> Key {
         let mut slots = self.slots.borrow_mut();
         if slots.len() == slots.capacity() && !slots.is_empty() {
             slots.retain(|_, slot| slot.unparker.is_waiting());
@@ -96,31 +141,31 @@ impl RemoteTable {
             generation,
             unparker,
         });
-        RemoteUnparker {
-            remote: Arc::clone(&self.remote),
-            slot,
-            generation,
-        }
+        Key { slot, generation }
     }
 
-    fn take(&self, request: Request) -> Option<Unparker> {
+    fn take(&self, key: Key) -> Option<Unparker> {
         let mut slots = self.slots.borrow_mut();
-        match slots.get(request.slot) {
-            Some(slot) if slot.generation == request.generation => {
-                Some(slots.remove(request.slot).unparker)
+        match slots.get(key.slot) {
+            Some(slot) if slot.generation == key.generation => {
+                Some(slots.remove(key.slot).unparker)
             }
             _ => None,
         }
+    }
+
+    /// Wakes entry `key` (on the hub's own thread); whether it woke.
+    pub(crate) fn unpark(&self, key: Key) -> bool {
+        let unparker = self.take(key);
+        unparker.is_some_and(|unparker| unparker.unpark())
     }
 
     /// Wakes the parks requested from other threads; returns how many woke.
     pub(crate) fn drain(&self) -> usize {
         self.remote.notified.swap(false, Ordering::AcqRel);
         let mut woken = 0;
-        while let Some(request) = self.remote.requests.pop() {
-            if let Some(unparker) = self.take(request) {
-                woken += usize::from(unparker.unpark());
-            }
+        while let Some(key) = self.remote.requests.pop() {
+            woken += usize::from(self.unpark(key));
         }
         woken
     }
@@ -169,30 +214,17 @@ impl RemoteTable {
 #[derive(Clone)]
 pub struct RemoteUnparker {
     remote: Arc<Remote>,
-    slot: usize,
-    generation: u64,
+    key: Key,
 }
 
 impl RemoteUnparker {
     /// Wakes the park it was made for (see the type docs).
     pub fn unpark(&self) {
-        let request = Request {
-            slot: self.slot,
-            generation: self.generation,
-        };
-        if let Some(sched) = sched::current() {
-            if Arc::ptr_eq(&sched.remote.remote, &self.remote) {
-                if let Some(unparker) = sched.remote.take(request) {
-                    unparker.unpark();
-                }
-                return;
+        match sched::current() {
+            Some(sched) if sched.remote.id() == self.remote.id => {
+                sched.remote.unpark(self.key);
             }
-        }
-        self.remote.requests.push(request);
-        if !self.remote.notified.swap(true, Ordering::AcqRel) {
-            if let Err(err) = self.remote.waker.wake() {
-                log::error!("moss: cannot wake a hub from another thread: {err}");
-            }
+            _ => self.remote.request(self.key),
         }
     }
 }
@@ -200,8 +232,8 @@ impl RemoteUnparker {
 impl fmt::Debug for RemoteUnparker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteUnparker")
-            .field("slot", &self.slot)
-            .field("generation", &self.generation)
+            .field("slot", &self.key.slot)
+            .field("generation", &self.key.generation)
             .finish_non_exhaustive()
     }
 }

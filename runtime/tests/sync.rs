@@ -234,23 +234,84 @@ fn kill_and_timeout_of_parked_senders_pass_the_free_slot_on() {
     assert_eq!(received, ["first", "patient"]);
 }
 
-#[test]
-fn a_deadlock_on_a_channel_nobody_can_send_to_is_reported() {
-    let payload = std::panic::catch_unwind(|| {
-        moss::run(|| {
-            let (tx, rx) = channel::<u8>();
-            let _only_sender = tx; // held by the receiver itself
-            rx.recv().ok();
-        })
-    })
-    .unwrap_err();
-    let message = payload
+/// The panic message of `f`, which must panic.
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let payload = std::panic::catch_unwind(f).unwrap_err();
+    payload
         .downcast_ref::<String>()
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+// Regression: a channel counted as shared with another OS thread only once
+// one of its handles was used there, so a root parked in `recv` while the
+// only sender sat unused on another thread got a false deadlock panic.
+
+#[test]
+fn no_false_deadlock_when_the_sender_moved_to_an_os_thread_is_unused_at_park_time() {
+    let value = moss::run(|| {
+        let (tx, rx) = channel();
+        let producer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(1).unwrap();
+        });
+        let value = rx.recv().unwrap();
+        producer.join().unwrap();
+        value
+    });
+    assert_eq!(value, 1);
+}
+
+#[test]
+fn no_false_deadlock_when_the_sender_moved_to_another_hub_is_unused_at_park_time() {
+    let value = moss::run(|| {
+        let (tx, rx) = channel();
+        let other_hub = std::thread::spawn(move || {
+            moss::run(move || {
+                moss::sleep(Duration::from_millis(50));
+                tx.send(1).unwrap();
+            })
+        });
+        let value = rx.recv().unwrap();
+        other_hub.join().unwrap();
+        value
+    });
+    assert_eq!(value, 1);
+}
+
+#[test]
+fn no_false_deadlock_when_the_receiver_moved_to_an_os_thread_is_unused_at_park_time() {
+    let received = moss::run(|| {
+        let (tx, rx) = bounded(1);
+        let consumer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            rx.iter().collect::<Vec<u8>>()
+        });
+        tx.send(1).unwrap();
+        tx.send(2).unwrap(); // full: waits for the consumer
+        drop(tx);
+        consumer.join().unwrap()
+    });
+    assert_eq!(received, [1, 2]);
+}
+
+#[test]
+fn a_deadlock_on_an_event_nobody_can_set_is_still_reported() {
+    let message = panic_message(|| {
+        moss::run(|| {
+            let event = Rc::new(Event::new());
+            let waiter = Rc::clone(&event);
+            let _other = moss::spawn(move || waiter.wait());
+            event.wait();
+        })
+    });
     assert!(message.contains("deadlock"), "{message}");
     assert!(message.contains("green thread 'root'"), "{message}");
-    assert!(message.contains("channel recv"), "{message}");
+    assert_eq!(
+        message.matches("waits on: Event::wait").count(),
+        2,
+        "{message}"
+    );
 }
 
 // ---- Event ------------------------------------------------------------

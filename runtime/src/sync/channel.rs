@@ -1,32 +1,38 @@
 //! Channels: multi-producer, single-consumer queues that work across green threads, hubs and OS threads.
 //!
 //! The state (buffer, counts, waiters) sits behind one `parking_lot`
-//! mutex. A waiter is a parked green thread of any hub (woken through a
-//! [`RemoteUnparker`](crate::park::RemoteUnparker): directly on its own
-//! hub, through the hub's wake-up queue and `mio::Waker` from elsewhere)
-//! or a blocked OS thread (a condition variable). Wake-ups are
-//! notifications: the woken party re-checks the state under the lock, and
-//! a sender that was notified of free space but interrupted before using
-//! it passes the notification on.
+//! mutex, held for a few instructions and never while waking anyone on
+//! the common paths. A waiter is a parked green thread of any hub or a
+//! blocked OS thread (a condition variable); see [`waiter`](super::waiter)
+//! for how each is woken, directly when the waker runs on the waiter's own
+//! hub. Wake-ups are notifications: the woken party re-checks the state
+//! under the lock, and a sender that was notified of free space but
+//! interrupted before using it passes the notification on.
 //!
-//! A channel made inside a green thread remembers its OS thread. Until one
-//! of its handles is used on another OS thread, green threads waiting on
-//! it are visible to the deadlock detector; from then on (and from the
-//! start for a channel made outside any green thread) they count as
-//! waiting for another OS thread (see the caveat on [`channel`]).
+//! Costs on one hub: a send or a receive that does not wait is one lock
+//! and unlock; a receive that waits is one more after the wake-up. A park
+//! stores the waiter's unparker in the hub's table (no allocation, no
+//! atomic reference count).
+//!
+//! A green thread parked on a channel always counts as waiting for a
+//! wake-up from another OS thread ([`ExternalWait`]): it parks only while
+//! the other side is alive, and a handle can be moved to any thread
+//! without the channel noticing, so the deadlock detector must assume the
+//! other side may act (see [`channel`]).
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use super::waiter::{Hubs, Waiter, Wakeup};
 use crate::park::{self, Interrupt, Wake};
-use crate::remote::{ExternalWait, ThreadSignal, Waiter};
+use crate::remote::{ExternalWait, ThreadSignal};
 use crate::sync::deadline_after;
 use crate::{context, sched, time};
 
@@ -47,9 +53,9 @@ pub struct Receiver<T> {
 
 struct Chan<T> {
     state: Mutex<State<T>>,
-    /// The OS thread that created the channel ([`thread_token`]).
-    home: u64,
 }
+
+type Guard<'a, T> = MutexGuard<'a, State<T>>;
 
 struct State<T> {
     buffer: VecDeque<T>,
@@ -62,12 +68,12 @@ struct State<T> {
     /// Senders waiting for space (or, rendezvous, for their message to be
     /// taken), in arrival order.
     senders_waiting: VecDeque<(u64, Waiter)>,
+    /// The hubs of the green threads that waited here.
+    hubs: Hubs,
     /// Messages sent and received so far (rendezvous hand-off).
     sent: u64,
     received: u64,
     next_waiter: u64,
-    /// A handle was used on an OS thread other than `home`.
-    shared: bool,
 }
 
 impl<T> State<T> {
@@ -105,18 +111,23 @@ impl<T> State<T> {
         }
     }
 
-    /// The waiters to notify after a message was taken.
-    fn after_receive(&mut self) -> Vec<Waiter> {
-        if self.capacity == Some(0) {
-            // Rendezvous: the sender of this message waits for it to be
-            // taken, and another one may wait for the free slot.
-            self.senders_waiting.drain(..).map(|(_, w)| w).collect()
-        } else {
-            self.senders_waiting
-                .pop_front()
-                .map(|(_, w)| w)
-                .into_iter()
-                .collect()
+    /// Takes the waiting receiver, to wake.
+    fn receiver_wakeup(&mut self) -> Option<Wakeup> {
+        let (_, waiter) = self.receiver_waiting.take()?;
+        self.hubs.resolve(waiter)
+    }
+
+    /// Takes the first waiting sender, to wake.
+    fn sender_wakeup(&mut self) -> Option<Wakeup> {
+        let (_, waiter) = self.senders_waiting.pop_front()?;
+        self.hubs.resolve(waiter)
+    }
+
+    /// Wakes every waiting sender, under the lock (rare paths: rendezvous,
+    /// the receiver going away).
+    fn wake_all_senders(&mut self) {
+        while let Some(wakeup) = self.sender_wakeup() {
+            wakeup.wake();
         }
     }
 }
@@ -134,15 +145,6 @@ enum Waited {
     TimedOut,
 }
 
-/// A process-unique number of the calling OS thread.
-fn thread_token() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    TOKEN.with(|token| *token)
-}
-
 impl<T> Chan<T> {
     fn new(capacity: Option<usize>) -> Arc<Chan<T>> {
         Arc::new(Chan {
@@ -153,105 +155,92 @@ impl<T> Chan<T> {
                 receiver_alive: true,
                 receiver_waiting: None,
                 senders_waiting: VecDeque::new(),
+                hubs: Hubs::default(),
                 sent: 0,
                 received: 0,
                 next_waiter: 0,
-                // Made outside a green thread: meant for another thread.
-                shared: !context::in_green_thread(),
             }),
-            home: thread_token(),
         })
     }
 
-    /// Locks the state, noting a first use from another OS thread: then
-    /// every parked waiter is woken, to park again as waiting for another
-    /// thread.
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        let mut state = self.state.lock();
-        if !state.shared && thread_token() != self.home {
-            state.shared = true;
-            if let Some((_, waiter)) = state.receiver_waiting.take() {
-                waiter.wake();
-            }
-            for (_, waiter) in state.senders_waiting.drain(..) {
-                waiter.wake();
-            }
-        }
-        state
+    fn lock(&self) -> Guard<'_, T> {
+        self.state.lock()
     }
 
-    /// Waits, as `role`, until notified or `deadline`. Consumes the lock:
-    /// the waiter is queued before it is released, so no notification can
-    /// slip in between.
-    fn wait(
-        &self,
-        mut state: MutexGuard<'_, State<T>>,
+    /// Waits, as `role`, until notified or `deadline`, and locks again.
+    /// The waiter is queued before the lock is released, so no
+    /// notification can slip in between.
+    fn wait<'a>(
+        &'a self,
+        mut state: Guard<'a, T>,
         role: Role,
         deadline: Option<Instant>,
-    ) -> Waited {
+    ) -> (Waited, Guard<'a, T>) {
         state.next_waiter += 1;
         let id = state.next_waiter;
-        if !context::in_green_thread() {
-            let signal = Arc::new(ThreadSignal::default());
-            state.enqueue(role, id, Waiter::Thread(Arc::clone(&signal)));
-            drop(state);
-            let notified = signal.wait(deadline);
-            let queued = self.lock().dequeue(role, id);
-            return if notified || !queued {
-                Waited::Woken
-            } else {
-                Waited::TimedOut
-            };
-        }
-        let sched = sched::current().expect("a green thread runs inside a hub");
-        let _external = state.shared.then(|| ExternalWait::new(sched));
+        let sched = match sched::current() {
+            Some(sched) if context::in_green_thread() => sched,
+            _ => {
+                let signal = Arc::new(ThreadSignal::default());
+                state.enqueue(role, id, Waiter::Thread(Arc::clone(&signal)));
+                drop(state);
+                let notified = signal.wait(deadline);
+                let mut state = self.lock();
+                let queued = state.dequeue(role, id);
+                let waited = if notified || !queued {
+                    Waited::Woken
+                } else {
+                    Waited::TimedOut
+                };
+                return (waited, state);
+            }
+        };
+        // Waiting implies the other side is alive (a live sender for the
+        // receiver, the receiver for a sender), and it may be on any
+        // thread: never a deadlock the hub can prove.
+        let _external = ExternalWait::new(Rc::clone(&sched));
         let what = match role {
             Role::Receiver => "channel recv",
             Role::Sender => "channel send",
         };
         let result = park::park(what, deadline, |unparker| {
-            state.enqueue(role, id, Waiter::Green(unparker.remote()));
+            let waiter = state.hubs.waiter(&sched, unparker);
+            state.enqueue(role, id, waiter);
             drop(state);
         });
         let mut state = self.lock();
         let notified = !state.dequeue(role, id);
         match result {
-            Ok(Wake::Ready) => Waited::Woken,
+            Ok(Wake::Ready) => (Waited::Woken, state),
             Ok(wake) => {
                 if notified {
-                    self.pass_on(state, role);
+                    pass_on(&mut state, role);
                 }
                 if wake == Wake::TimedOut {
-                    Waited::TimedOut
+                    (Waited::TimedOut, state)
                 } else {
-                    Waited::Woken
+                    (Waited::Woken, state)
                 }
             }
             Err(interrupt) => {
                 if notified {
-                    self.pass_on(state, role);
-                } else {
-                    drop(state);
+                    pass_on(&mut state, role);
                 }
-                interrupted(interrupt)
+                drop(state);
+                let waited = interrupted(interrupt);
+                (waited, self.lock())
             }
         }
     }
+}
 
-    /// A notified waiter leaves without acting on it: hand the
-    /// notification to the next one in line.
-    fn pass_on(&self, mut state: MutexGuard<'_, State<T>>, role: Role) {
-        let next = match role {
-            // There is one receiver: nobody to pass to.
-            Role::Receiver => None,
-            Role::Sender if state.has_space() || state.capacity == Some(0) => {
-                state.senders_waiting.pop_front().map(|(_, w)| w)
-            }
-            Role::Sender => None,
-        };
-        drop(state);
-        if let Some(waiter) = next {
-            waiter.wake();
+/// A notified waiter leaves without acting on it: hand the notification
+/// to the next one in line.
+fn pass_on<T>(state: &mut Guard<'_, T>, role: Role) {
+    // There is one receiver: nobody to pass to.
+    if role == Role::Sender && (state.has_space() || state.capacity == Some(0)) {
+        if let Some(wakeup) = state.sender_wakeup() {
+            MutexGuard::unlocked(state, || wakeup.wake());
         }
     }
 }
@@ -275,15 +264,15 @@ fn interrupted(interrupt: Interrupt) -> Waited {
 ///
 /// # Deadlock detection
 /// A hub whose green threads all wait, with no timer, I/O or offload work
-/// left, panics with a deadlock report. A channel counts as a possible
-/// source of wake-ups from another OS thread when it was made outside any
-/// green thread, or once one of its handles has been used on an OS thread
-/// other than the one that made it. The one case this cannot see: a
-/// channel made inside a green thread whose handle is moved to a plain OS
-/// thread that holds it, unused, while the hub runs out of everything else
-/// to wait for; the hub then reports a deadlock that is not one. For work
-/// on another OS thread, make the channel before `moss::run` (or on that
-/// thread), or use [`crate::spawn_blocking`].
+/// left, panics with a deadlock report. A green thread waiting on a
+/// channel never counts as deadlocked: it waits only while the other side
+/// is alive (a sender, for `recv`; the receiver, for `send`), and that
+/// handle may have been moved to another OS thread or hub at any time, so
+/// a message may still come. A hub whose only hope is such a channel
+/// waits (like a blocked `std::sync::mpsc` receiver) rather than panic;
+/// this includes a real deadlock, such as a green thread waiting on a
+/// channel whose only sender it holds itself. Every other wait (`Event`,
+/// `Semaphore`, `Mutex`, `Pool`, `join`) is still reported.
 ///
 /// # Examples
 /// ```
@@ -358,13 +347,12 @@ impl<T> Sender<T> {
             if state.has_space() {
                 break;
             }
-            chan.wait(state, Role::Sender, None);
-            state = chan.lock();
+            state = chan.wait(state, Role::Sender, None).1;
         }
         state.buffer.push_back(value);
         state.sent += 1;
         let sequence = state.sent;
-        let receiver = state.receiver_waiting.take().map(|(_, w)| w);
+        let receiver = state.receiver_wakeup();
         if state.capacity != Some(0) {
             drop(state);
             if let Some(receiver) = receiver {
@@ -374,11 +362,10 @@ impl<T> Sender<T> {
         }
         // Rendezvous: wait until this message has been taken.
         if let Some(receiver) = receiver {
-            receiver.wake();
+            MutexGuard::unlocked(&mut state, || receiver.wake());
         }
         while state.received < sequence && state.receiver_alive {
-            chan.wait(state, Role::Sender, None);
-            state = chan.lock();
+            state = chan.wait(state, Role::Sender, None).1;
         }
         Ok(())
     }
@@ -398,9 +385,9 @@ impl<T> Drop for Sender<T> {
         let mut state = self.chan.lock();
         state.senders -= 1;
         if state.senders == 0 {
-            let receiver = state.receiver_waiting.take();
+            let receiver = state.receiver_wakeup();
             drop(state);
-            if let Some((_, receiver)) = receiver {
+            if let Some(receiver) = receiver {
                 receiver.wake();
             }
         }
@@ -440,11 +427,11 @@ impl<T> Receiver<T> {
     /// # Errors
     /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut state = self.chan.lock();
-        match self.take(&mut state) {
-            Some(value) => Ok(value),
-            None if state.senders == 0 => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+        let state = self.chan.lock();
+        match take(state) {
+            Ok(value) => Ok(value),
+            Err(state) if state.senders == 0 => Err(TryRecvError::Disconnected),
+            Err(_) => Err(TryRecvError::Empty),
         }
     }
 
@@ -458,42 +445,48 @@ impl<T> Receiver<T> {
         TryIter { receiver: self }
     }
 
-    /// Takes the next message and notifies the senders that wait for it.
-    /// Consumes the lock only when a message was taken.
-    fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<T> {
-        let value = state.buffer.pop_front()?;
-        state.received += 1;
-        if !state.senders_waiting.is_empty() {
-            let senders = state.after_receive();
-            MutexGuard::unlocked(state, || senders.iter().for_each(Waiter::wake));
-        }
-        Some(value)
-    }
-
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let chan = &self.chan;
         let mut state = chan.lock();
         loop {
-            if let Some(value) = self.take(&mut state) {
-                return Ok(value);
-            }
+            state = match take(state) {
+                Ok(value) => return Ok(value),
+                Err(state) => state,
+            };
             if state.senders == 0 {
                 return Err(RecvTimeoutError::Disconnected);
             }
             if deadline.is_some_and(|at| at <= Instant::now()) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let waited = chan.wait(state, Role::Receiver, deadline);
-            state = chan.lock();
+            let (waited, relocked) = chan.wait(state, Role::Receiver, deadline);
+            state = relocked;
             if let Waited::TimedOut = waited {
-                return match self.take(&mut state) {
-                    Some(value) => Ok(value),
-                    None if state.senders == 0 => Err(RecvTimeoutError::Disconnected),
-                    None => Err(RecvTimeoutError::Timeout),
+                return match take(state) {
+                    Ok(value) => Ok(value),
+                    Err(state) if state.senders == 0 => Err(RecvTimeoutError::Disconnected),
+                    Err(_) => Err(RecvTimeoutError::Timeout),
                 };
             }
         }
     }
+}
+
+/// Takes the next message, releases the lock and notifies the sender(s)
+/// waiting for the space (rendezvous: for the message to be taken). With
+/// no message, gives the lock back.
+fn take<T>(mut state: Guard<'_, T>) -> Result<T, Guard<'_, T>> {
+    let Some(value) = state.buffer.pop_front() else {
+        return Err(state);
+    };
+    state.received += 1;
+    if state.capacity == Some(0) {
+        state.wake_all_senders();
+    } else if let Some(sender) = state.sender_wakeup() {
+        drop(state);
+        sender.wake();
+    }
+    Ok(value)
 }
 
 impl<T> Drop for Receiver<T> {
@@ -501,9 +494,8 @@ impl<T> Drop for Receiver<T> {
         let mut state = self.chan.lock();
         state.receiver_alive = false;
         let buffered = std::mem::take(&mut state.buffer);
-        let senders: Vec<_> = state.senders_waiting.drain(..).map(|(_, w)| w).collect();
+        state.wake_all_senders();
         drop(state);
-        senders.iter().for_each(Waiter::wake);
         drop(buffered);
     }
 }

@@ -13,6 +13,11 @@
 //! or a message handed to a waiter that is interrupted before it takes it
 //! is passed on, never lost.
 //!
+//! A green thread parked on a channel is never reported as deadlocked:
+//! it waits only while the other side is alive, and that side may have
+//! been moved to another OS thread or hub. Waits on the hub-local
+//! primitives are (see [`channel`]).
+//!
 //! `Event`, `Semaphore` and `Mutex` are hub-local (`!Send`, share them
 //! with `Rc`): they cost a few non-atomic instructions when uncontended.
 //! Across OS threads use the channels, or `std`/`parking_lot` locks for
@@ -46,6 +51,7 @@ mod group;
 mod mutex;
 mod pool;
 mod semaphore;
+mod waiter;
 
 pub use channel::{
     bounded, channel, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, SendError, Sender,
