@@ -1,11 +1,11 @@
-//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|spawn]`.
+//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|pair|spawn]`.
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(50_000_000);
     let what = std::env::args().nth(2).unwrap_or_default();
-    if what != "spawn" {
+    if what != "spawn" && what != "pair" {
         let t = moss::run(|| {
             let start = std::time::Instant::now();
             for _ in 0..n {
@@ -15,7 +15,25 @@ fn main() {
         });
         println!("yield alone: {:.1} ns", t.as_nanos() as f64 / n as f64);
     }
-    if what != "yield" {
+    if what == "pair" || what.is_empty() {
+        let t = moss::run(|| {
+            let other = moss::spawn(move || {
+                for _ in 0..n {
+                    moss::yield_now();
+                }
+            });
+            moss::yield_now();
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                moss::yield_now();
+            }
+            let elapsed = start.elapsed();
+            other.join().unwrap();
+            elapsed
+        });
+        println!("yield pair round trip: {:.1} ns", t.as_nanos() as f64 / n as f64);
+    }
+    if what != "yield" && what != "pair" {
         let t = moss::run(|| {
             let start = std::time::Instant::now();
             for i in 0..n / 10 {
