@@ -429,7 +429,9 @@ impl<S: Transport + Send> BodySource for Option<ConnIo<S>> {
 
     fn trailers(&self, id: u64) -> Option<HeaderMap> {
         let io = self.as_ref()?;
-        (id == io.body.id).then(|| io.body.trailers.clone()).flatten()
+        (id == io.body.id)
+            .then(|| io.body.trailers.clone())
+            .flatten()
     }
 }
 

@@ -144,8 +144,8 @@ impl NameCache {
                 return Ok(cached.clone());
             }
         }
-        let name =
-            HeaderName::from_bytes(raw).map_err(|_| HttpError::BadRequest("invalid header name"))?;
+        let name = HeaderName::from_bytes(raw)
+            .map_err(|_| HttpError::BadRequest("invalid header name"))?;
         if index < self.names.len() {
             self.names[index] = name.clone();
         } else if index == self.names.len() && index < CACHED_NAMES {

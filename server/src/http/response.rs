@@ -171,7 +171,9 @@ impl<S> IoAccess<S> for ConnIo<S> {
 impl<S> IoAccess<S> for &Mutex<Option<ConnIo<S>>> {
     fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
         let mut guard = lock(self);
-        f(guard.as_mut().expect("the state stays lent while a body streams"))
+        f(guard
+            .as_mut()
+            .expect("the state stays lent while a body streams"))
     }
 }
 
