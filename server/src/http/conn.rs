@@ -37,8 +37,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 ///
 /// # Examples
 ///
-/// One OS thread per connection (the green runtime will run the same call
-/// in a green thread):
+/// One OS thread per connection (`examples/http_echo.rs` runs the same call
+/// in one green thread per connection on `moss::net` sockets):
 ///
 /// ```no_run
 /// use moss_server::{serve_connection, ConnInfo, HttpConfig, Request, Response};
