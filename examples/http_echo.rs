@@ -6,11 +6,12 @@
 //! curl -d 'echo me' http://127.0.0.1:8000/
 //! ```
 //!
-//! It uses one OS thread per connection until `moss::net` lands; then each
-//! connection becomes a green thread with the same `serve_connection` call.
+//! Each connection is served by one moss green thread, all on one hub, on
+//! `moss::net` sockets. `--threads` serves the same engine with one OS
+//! thread per connection on std sockets instead, for comparison.
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -37,11 +38,58 @@ fn app(mut request: Request) -> Response {
 }
 
 fn main() -> std::io::Result<()> {
-    let address = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
-    let listener = TcpListener::bind(&address)?;
-    eprintln!("http_echo listening on http://{}", listener.local_addr()?);
+    let mut threads = false;
+    let mut address = "127.0.0.1:8000".to_owned();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--threads" => threads = true,
+            _ => address = arg,
+        }
+    }
+    match threads {
+        false => serve_green(&address),
+        true => serve_threads(&address),
+    }
+}
+
+/// One green thread per connection, all on one hub (one OS thread).
+fn serve_green(address: &str) -> std::io::Result<()> {
+    moss::run(|| {
+        let listener = moss::net::TcpListener::bind(address)?;
+        eprintln!("http_echo listening on http://{}", listener.local_addr()?);
+        let config = Rc::new(HttpConfig::default());
+        for stream in listener.incoming() {
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(error) => {
+                    eprintln!("accept failed: {error}");
+                    continue;
+                }
+            };
+            let config = Rc::clone(&config);
+            moss::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let conn = ConnInfo {
+                    peer_addr: stream.peer_addr().ok(),
+                    local_addr: stream.local_addr().ok(),
+                    ..ConnInfo::default()
+                };
+                if let Err(error) = serve_connection(stream, &app, &config, conn) {
+                    eprintln!("connection ended with an error: {error}");
+                }
+            });
+        }
+        Ok(())
+    })
+}
+
+/// One OS thread per connection on std sockets (`--threads`), to compare.
+fn serve_threads(address: &str) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(address)?;
+    eprintln!(
+        "http_echo (thread per connection) listening on http://{}",
+        listener.local_addr()?
+    );
     let config = Arc::new(HttpConfig::default());
     for stream in listener.incoming() {
         let stream = match stream {

@@ -97,6 +97,15 @@ impl HttpConfig {
         }
     }
 
+    /// The settings body decoding needs: everything but `server_header`
+    /// (so that copying them allocates nothing).
+    pub(crate) fn limits(&self) -> HttpConfig {
+        HttpConfig {
+            server_header: None,
+            ..*self
+        }
+    }
+
     /// Field-size limit with `0` resolved.
     pub(crate) fn field_size_limit(&self) -> usize {
         match self.limit_request_field_size {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use http::{header, Method};
+use http::Method;
 
 use super::body::{Body, BodySource};
 use super::config::HttpConfig;
@@ -15,9 +15,9 @@ use super::error::HttpError;
 use super::info::{ConnInfo, RequestInfo};
 use super::io::{ConnIo, FLUSH_AT};
 use super::parse::{parse_head, Framing, Head, HeadScanner};
-use super::response::{write_refusal, write_response, Answering};
+use super::response::{write_refusal, write_response, Answering, Rest};
 use super::transport::Transport;
-use crate::app::{App, Request};
+use crate::app::{App, Request, Response};
 
 /// How long, and how much, the engine reads and discards after a refusal so
 /// the client receives the response rather than a reset.
@@ -37,8 +37,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 ///
 /// # Examples
 ///
-/// One OS thread per connection (the green runtime will run the same call
-/// in a green thread):
+/// One OS thread per connection (`examples/http_echo.rs` runs the same call
+/// in one green thread per connection on `moss::net` sockets):
 ///
 /// ```no_run
 /// use moss_server::{serve_connection, ConnInfo, HttpConfig, Request, Response};
@@ -63,68 +63,79 @@ where
     A: App + ?Sized,
 {
     let conn = Arc::new(conn);
-    let shared = Arc::new(Mutex::new(ConnIo::new(stream, config)));
-    let source: Arc<Mutex<dyn BodySource>> = shared.clone();
+    let mut io = ConnIo::new(stream, config);
+    // Where the connection state is lent to a request's `Body` while the
+    // application runs; made at the first request with a body. Requests
+    // without one never touch it: the state stays in `io`.
+    let mut lender: Option<Arc<Mutex<Option<ConnIo<S>>>>> = None;
     let mut id: u64 = 0;
     loop {
         id += 1;
-        let mut io = lock(&shared);
         let head = match read_head(&mut io, config, id == 1) {
             Ok(Some(head)) => head,
             Ok(None) => return io.flush(),
             Err(HeadError::Refused(error)) => return refuse(&mut io, &error, config),
             Err(HeadError::Io(e)) => return Err(e),
         };
-        let keep_alive = head.keep_alive && !config.keep_alive.is_zero();
         let answering = Answering {
             version: head.version,
             head: head.method == Method::HEAD,
-            keep_alive,
+            keep_alive: head.keep_alive && !config.keep_alive.is_zero(),
         };
         io.begin_body(id, head.framing, head.expect_continue);
-        if head.framing != Framing::Empty {
-            // Body reads get the head's timeout, not the idle keep-alive one.
-            io.set_read_timeout(config.header_timeout)?;
-        }
-        drop(io);
-
-        let body = match head.framing {
-            Framing::Empty => Body::empty(),
-            _ => Body::streaming(source.clone(), id),
-        };
-        let request = build_request(head, body, &conn);
-        let outcome = catch_unwind(AssertUnwindSafe(|| app.call(request)));
-
-        let mut io = lock(&shared);
-        let response = match outcome {
-            Ok(response) => response,
-            Err(_) => {
-                log::error!("application panicked; answering 500 and closing the connection");
-                return refuse(&mut io, &HttpError::AppPanicked, config);
+        let slot = match head.framing {
+            Framing::Empty => None,
+            _ => {
+                // Body reads get the head's timeout, not the idle keep-alive one.
+                io.set_read_timeout(config.header_timeout)?;
+                Some(Arc::clone(
+                    lender.get_or_insert_with(|| Arc::new(Mutex::new(None))),
+                ))
             }
+        };
+        let (outcome, back) = match &slot {
+            None => (call(app, head, Body::empty(), &conn), io),
+            Some(slot) => {
+                *lock(slot) = Some(io);
+                let source: Arc<Mutex<dyn BodySource>> = slot.clone();
+                let outcome = call(app, head, Body::streaming(source, id), &conn);
+                (outcome, take_back(slot))
+            }
+        };
+        io = back;
+        let Some(response) = outcome else {
+            log::error!("application panicked; answering 500 and closing the connection");
+            return refuse(&mut io, &HttpError::AppPanicked, config);
         };
         if let Some(error) = io.body_error() {
             log::debug!("request body refused: {error}");
             return refuse(&mut io, &error, config);
         }
-        let mut keep_alive = answering.keep_alive;
+        let mut answering = answering;
         if !io.body_done()
             && (io.continue_unsent()
                 || io
                     .known_remaining()
                     .is_some_and(|left| left > config.max_drain))
         {
-            keep_alive = false;
+            answering.keep_alive = false;
         }
-        drop(io);
 
-        let answering = Answering {
-            keep_alive,
-            ..answering
+        let mut keep_alive = match write_response(&mut io, response, answering, config)? {
+            Rest::Done(keep_alive) => keep_alive,
+            // A streamed response may read the request body (an echo): the
+            // state is lent again while it is copied.
+            Rest::Stream(stream) => match &slot {
+                None => stream.send(&mut io)?,
+                Some(slot) => {
+                    *lock(slot) = Some(io);
+                    let sent = stream.send(&mut &**slot);
+                    io = take_back(slot);
+                    sent?
+                }
+            },
         };
-        let mut keep_alive = write_response(&shared, response, answering, config)?;
 
-        let mut io = lock(&shared);
         if keep_alive && !io.body_done() && !io.drain_body(config.max_drain) {
             keep_alive = false;
         }
@@ -143,8 +154,27 @@ where
     }
 }
 
-fn lock<S>(shared: &Mutex<ConnIo<S>>) -> MutexGuard<'_, ConnIo<S>> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
+/// Runs the application on the request built from `head` and `body`;
+/// `None` if it panicked.
+fn call<A: App + ?Sized>(
+    app: &A,
+    head: Head,
+    body: Body,
+    conn: &Arc<ConnInfo>,
+) -> Option<Response> {
+    let request = build_request(head, body, conn);
+    catch_unwind(AssertUnwindSafe(|| app.call(request))).ok()
+}
+
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes the connection state back from the request's `Body`.
+fn take_back<S>(slot: &Mutex<Option<ConnIo<S>>>) -> ConnIo<S> {
+    lock(slot)
+        .take()
+        .expect("only the connection loop takes the lent state")
 }
 
 /// Why no request head came.
@@ -179,7 +209,12 @@ fn read_head<S: Transport>(
         if !io.rbuf.is_empty() {
             if let Some(len) = scanner.scan(&io.rbuf, config)? {
                 let head = io.rbuf.split_to(len).freeze();
-                return Ok(Some(parse_head(head, scanner.fields(), config)?));
+                return Ok(Some(parse_head(
+                    head,
+                    scanner.fields(),
+                    config,
+                    &mut io.names,
+                )?));
             }
         }
         let idle = io.rbuf.is_empty() && !first;
@@ -214,7 +249,6 @@ fn read_head<S: Transport>(
 }
 
 fn build_request(head: Head, body: Body, conn: &Arc<ConnInfo>) -> Request {
-    let host = head.headers.get(header::HOST).cloned();
     let mut request = Request::new(body);
     *request.method_mut() = head.method;
     *request.uri_mut() = head.uri;
@@ -223,7 +257,7 @@ fn build_request(head: Head, body: Body, conn: &Arc<ConnInfo>) -> Request {
     request.extensions_mut().insert(RequestInfo {
         conn: Arc::clone(conn),
         target: head.target,
-        host,
+        host: head.host,
     });
     request
 }

@@ -1,6 +1,7 @@
 //! Per-connection I/O state: the read and write buffers, read timeouts, and
 //! decoding of the current request's body from the read buffer.
 
+use std::cell::RefCell;
 use std::io::{self, ErrorKind};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use super::body::{parse_chunk_size, BodySource, MAX_CHUNK_LINE};
 use super::config::HttpConfig;
 use super::date::{self, DATE_LEN};
 use super::error::HttpError;
-use super::parse::{parse_trailers, Framing, HeadScanner};
+use super::parse::{parse_trailers, Framing, HeadScanner, NameCache};
 use super::transport::Transport;
 
 /// Bytes asked of the stream per read.
@@ -25,7 +26,50 @@ pub(crate) const FLUSH_AT: usize = 64 * 1024;
 const DATE_REUSE: u32 = 16;
 
 /// `HTTP/1.1 100 Continue`, sent at the first read of a body that expects it.
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Buffers kept per OS thread for the next connection: a new connection
+/// then neither allocates nor zeroes its read scratch.
+const POOL_BUFFERS: usize = 32;
+
+/// A write buffer that grew past this is not pooled.
+const POOL_WBUF_MAX: usize = 256 * 1024;
+
+/// The reusable buffers of a connection.
+struct Buffers {
+    /// Where the stream reads into (zeroed once, when first allocated).
+    scratch: Box<[u8]>,
+    wbuf: Vec<u8>,
+    names: NameCache,
+}
+
+thread_local! {
+    /// Buffers of finished connections, taken by new ones on this thread
+    /// (each green thread of a hub takes its own; none is shared).
+    static POOL: RefCell<Vec<Buffers>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_buffers() -> Buffers {
+    POOL.with(|pool| pool.borrow_mut().pop())
+        .unwrap_or_else(|| Buffers {
+            scratch: vec![0; READ_SIZE].into_boxed_slice(),
+            wbuf: Vec::with_capacity(8 * 1024),
+            names: NameCache::default(),
+        })
+}
+
+fn give_back(buffers: Buffers) {
+    if buffers.wbuf.capacity() > POOL_WBUF_MAX {
+        return;
+    }
+    // `try_with`: a connection dropped during thread teardown just frees.
+    let _ = POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_BUFFERS {
+            pool.push(buffers);
+        }
+    });
+}
 
 /// Where the current request's body decoding stands.
 #[derive(Debug)]
@@ -69,6 +113,12 @@ pub(crate) struct ConnIo<S> {
     pub(crate) rbuf: BytesMut,
     /// Response bytes not yet sent.
     pub(crate) wbuf: Vec<u8>,
+    /// Reads land here first, then are copied to `rbuf`: reading straight
+    /// into `rbuf`'s spare capacity would need it zeroed at every read.
+    scratch: Box<[u8]>,
+    /// Header names of the last request (see [`NameCache`]).
+    pub(crate) names: NameCache,
+    /// The body and trailer limits (`server_header` left out).
     config: HttpConfig,
     /// The `Date` value for responses, and how many more responses may use
     /// it: reading the clock costs as much as parsing a small request, so a
@@ -83,11 +133,18 @@ pub(crate) struct ConnIo<S> {
 
 impl<S: Transport> ConnIo<S> {
     pub(crate) fn new(stream: S, config: &HttpConfig) -> ConnIo<S> {
+        let Buffers {
+            scratch,
+            wbuf,
+            names,
+        } = take_buffers();
         ConnIo {
             stream,
             rbuf: BytesMut::with_capacity(READ_SIZE),
-            wbuf: Vec::with_capacity(8 * 1024),
-            config: config.clone(),
+            wbuf,
+            scratch,
+            names,
+            config: config.limits(),
             date: [b' '; DATE_LEN],
             date_uses: 0,
             read_timeout: None,
@@ -142,17 +199,14 @@ impl<S: Transport> ConnIo<S> {
         if self.rbuf.capacity() - self.rbuf.len() < READ_SIZE / 4 {
             self.rbuf.reserve(READ_SIZE);
         }
-        let start = self.rbuf.len();
-        let end = self.rbuf.capacity().min(start + 4 * READ_SIZE);
-        self.rbuf.resize(end, 0);
-        let result = loop {
-            match self.stream.read(&mut self.rbuf[start..]) {
+        let n = loop {
+            match self.stream.read(&mut self.scratch) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                other => break other,
+                other => break other?,
             }
         };
-        self.rbuf.truncate(start + *result.as_ref().unwrap_or(&0));
-        result
+        self.rbuf.extend_from_slice(&self.scratch[..n]);
+        Ok(n)
     }
 
     /// Starts the body state of request `id`.
@@ -348,25 +402,48 @@ impl<S: Transport> ConnIo<S> {
     }
 }
 
-impl<S: Transport + Send> BodySource for ConnIo<S> {
+impl<S> Drop for ConnIo<S> {
+    fn drop(&mut self) {
+        let mut wbuf = std::mem::take(&mut self.wbuf);
+        wbuf.clear();
+        give_back(Buffers {
+            scratch: std::mem::take(&mut self.scratch),
+            wbuf,
+            names: std::mem::take(&mut self.names),
+        });
+    }
+}
+
+/// The connection state lent to the request's [`Body`] while the
+/// application runs: `None` once the engine has taken it back, and then
+/// reads fail as for an answered request.
+///
+/// [`Body`]: super::Body
+impl<S: Transport + Send> BodySource for Option<ConnIo<S>> {
     fn read_body(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_current(id, buf)
+        match self {
+            Some(io) => io.read_current(id, buf),
+            None => Err(answered()),
+        }
     }
 
     fn trailers(&self, id: u64) -> Option<HeaderMap> {
-        (id == self.body.id)
-            .then(|| self.body.trailers.clone())
+        let io = self.as_ref()?;
+        (id == io.body.id)
+            .then(|| io.body.trailers.clone())
             .flatten()
     }
+}
+
+fn answered() -> io::Error {
+    io::Error::other("the request of this body has been answered")
 }
 
 impl<S: Transport> ConnIo<S> {
     /// Reads decoded body bytes of request `id` (see [`BodySource`]).
     fn read_current(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
         if id != self.body.id {
-            return Err(io::Error::other(
-                "the request of this body has been answered",
-            ));
+            return Err(answered());
         }
         if let Some(error) = &self.body.error {
             return Err(io::Error::new(ErrorKind::InvalidData, error.to_string()));

@@ -1,6 +1,8 @@
 //! Request heads: finding their end under the limits, then parsing them with
 //! `httparse` and checking everything that decides message framing.
 
+use std::mem::MaybeUninit;
+
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
@@ -109,6 +111,8 @@ pub(crate) struct Head {
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) target: RequestTarget,
+    /// The `Host` field's value, kept for [`RequestInfo`](super::RequestInfo).
+    pub(crate) host: Option<HeaderValue>,
     pub(crate) framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
@@ -117,23 +121,59 @@ pub(crate) struct Head {
 /// Header slots kept on the stack; heads with more fields use the heap.
 const STACK_FIELDS: usize = 16;
 
+/// Field names of the connection's last request, by position: clients send
+/// the same fields in the same order on every request of a connection, so
+/// a name usually matches (ignoring case) the one seen at its position, and
+/// is then cloned rather than parsed (and, for a non-standard name,
+/// allocated) again.
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    names: Vec<HeaderName>,
+}
+
+/// Positions the [`NameCache`] remembers.
+const CACHED_NAMES: usize = 32;
+
+impl NameCache {
+    /// The `HeaderName` of `raw`, the name of field number `index`.
+    fn name(&mut self, index: usize, raw: &[u8]) -> Result<HeaderName, HttpError> {
+        if let Some(cached) = self.names.get(index) {
+            // A valid lower-case name equal to `raw` but for ASCII case is
+            // what `HeaderName::from_bytes(raw)` returns.
+            if cached.as_str().as_bytes().eq_ignore_ascii_case(raw) {
+                return Ok(cached.clone());
+            }
+        }
+        let name = HeaderName::from_bytes(raw)
+            .map_err(|_| HttpError::BadRequest("invalid header name"))?;
+        if index < self.names.len() {
+            self.names[index] = name.clone();
+        } else if index == self.names.len() && index < CACHED_NAMES {
+            self.names.push(name.clone());
+        }
+        Ok(name)
+    }
+}
+
 /// Parses a complete head of `fields` header fields (as counted by the
 /// [`HeadScanner`] that delimited it).
 pub(crate) fn parse_head(
     head: Bytes,
     fields: usize,
     config: &HttpConfig,
+    names: &mut NameCache,
 ) -> Result<Head, HttpError> {
-    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    // Uninitialized slots: httparse writes only those it fills.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_FIELDS];
     let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if fields <= STACK_FIELDS {
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if fields <= STACK_FIELDS {
         &mut stack[..fields.max(1)]
     } else {
-        heap = vec![httparse::EMPTY_HEADER; fields];
+        heap = vec![MaybeUninit::uninit(); fields];
         &mut heap
     };
-    let mut req = httparse::Request::new(slots);
-    match req.parse(&head) {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(&head, slots) {
         Ok(httparse::Status::Complete(len)) if len == head.len() => {}
         Ok(_) => return Err(HttpError::BadRequest("malformed request head")),
         Err(httparse::Error::Version) => return Err(version_error(&head)),
@@ -151,7 +191,7 @@ pub(crate) fn parse_head(
 
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut framing = FramingFields::default();
-    for field in req.headers.iter() {
+    for (index, field) in req.headers.iter().enumerate() {
         let name = field.name.as_bytes();
         if name.contains(&b'_') {
             match config.underscore_headers {
@@ -162,13 +202,13 @@ pub(crate) fn parse_head(
                 UnderscoreHeaders::Keep => {}
             }
         }
-        let name = HeaderName::from_bytes(name)
-            .map_err(|_| HttpError::BadRequest("invalid header name"))?;
+        let name = names.name(index, name)?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
             .map_err(|_| HttpError::BadRequest("invalid header value"))?;
         framing.note(&name, &value)?;
         headers.append(name, value);
     }
+    let host = framing.host.take();
     let (framing, keep_alive, expect_continue) = framing.resolve(version)?;
     if let (Framing::Length(len), Some(limit)) = (framing, config.limit_request_body) {
         if len > limit {
@@ -181,6 +221,7 @@ pub(crate) fn parse_head(
         version,
         headers,
         target,
+        host,
         framing,
         keep_alive,
         expect_continue,
@@ -222,7 +263,7 @@ struct FramingFields {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
-    host: bool,
+    host: Option<HeaderValue>,
     content_type: bool,
 }
 
@@ -273,7 +314,7 @@ impl FramingFields {
             }
             self.expect_continue = true;
         } else if name == header::HOST {
-            if std::mem::replace(&mut self.host, true) {
+            if self.host.replace(value.clone()).is_some() {
                 return Err(HttpError::BadRequest("repeated Host"));
             }
         } else if name == header::CONTENT_TYPE && std::mem::replace(&mut self.content_type, true) {
@@ -408,6 +449,7 @@ mod tests {
             Bytes::copy_from_slice(&text.as_bytes()[..len]),
             scanner.fields(),
             &config,
+            &mut NameCache::default(),
         )
     }
 
@@ -418,6 +460,35 @@ mod tests {
         assert_eq!(h.headers["x-y"], "z");
         assert!(h.keep_alive);
         assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn name_cache_follows_the_raw_names() {
+        let config = HttpConfig::default();
+        let mut names = NameCache::default();
+        for text in [
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Custom: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nhost: x\r\nX-CUSTOM: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Custom: 1\r\nHost: x\r\nX-Other: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Customs: 1\r\n\r\n",
+        ] {
+            let mut scanner = HeadScanner::new();
+            let len = scanner.scan(text.as_bytes(), &config).unwrap().unwrap();
+            let head = Bytes::copy_from_slice(&text.as_bytes()[..len]);
+            let h = parse_head(head, scanner.fields(), &config, &mut names).unwrap();
+            let got: Vec<&str> = h.headers.keys().map(|k| k.as_str()).collect();
+            let want: Vec<String> = text
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, _)| n.to_ascii_lowercase())
+                .collect();
+            let mut got_sorted = got.clone();
+            got_sorted.sort_unstable();
+            let mut want_sorted = want.clone();
+            want_sorted.sort_unstable();
+            assert_eq!(got_sorted, want_sorted, "{text:?}");
+        }
     }
 
     #[test]

@@ -3,15 +3,17 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{StatusCode, Version};
 
 use super::config::HttpConfig;
+use super::conn::lock;
+use super::date::DATE_LEN;
 use super::error::HttpError;
-use super::io::{ConnIo, FLUSH_AT};
+use super::io::{ConnIo, CONTINUE, FLUSH_AT};
 use super::transport::Transport;
 
 /// A response body: bytes in memory, or a reader streamed to the client.
@@ -136,35 +138,83 @@ pub(crate) struct Answering {
     pub(crate) keep_alive: bool,
 }
 
-fn lock<S>(shared: &Mutex<ConnIo<S>>) -> std::sync::MutexGuard<'_, ConnIo<S>> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
+/// What remains of a response once its head is in the write buffer.
+pub(crate) enum Rest {
+    /// Nothing: the response is complete; whether the connection may stay open.
+    Done(bool),
+    /// A body to stream ([`PendingStream::send`]).
+    Stream(PendingStream),
 }
 
-/// Writes `response` into the write buffer (streaming bodies go out as they
-/// are read, without holding the connection lock while the app's reader
-/// runs). Returns whether the connection may stay open afterwards.
+/// A streamed response body still to be copied to the connection.
+pub(crate) struct PendingStream {
+    reader: Box<dyn Read + Send>,
+    length: Option<u64>,
+    chunked: bool,
+    keep_alive: bool,
+}
+
+/// Access to the connection state for a streamed body: directly, or
+/// through the lock it is lent behind while the app's reader may read the
+/// request body.
+pub(crate) trait IoAccess<S> {
+    /// Runs `f` on the connection state.
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R;
+}
+
+impl<S> IoAccess<S> for ConnIo<S> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
+        f(self)
+    }
+}
+
+impl<S> IoAccess<S> for &Mutex<Option<ConnIo<S>>> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
+        let mut guard = lock(self);
+        f(guard
+            .as_mut()
+            .expect("the state stays lent while a body streams"))
+    }
+}
+
+/// `HTTP/1.1 <code> <reason>\r\n` for the usual statuses.
+fn status_line(status: StatusCode) -> Option<&'static [u8]> {
+    Some(match status.as_u16() {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        201 => b"HTTP/1.1 201 Created\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
+        302 => b"HTTP/1.1 302 Found\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        400 => b"HTTP/1.1 400 Bad Request\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        500 => b"HTTP/1.1 500 Internal Server Error\r\n",
+        _ => return None,
+    })
+}
+
+/// Writes the head of `response` into the write buffer, and a bytes body
+/// with it; a streamed body is returned to be sent with
+/// [`PendingStream::send`].
 pub(crate) fn write_response<S: Transport>(
-    shared: &Mutex<ConnIo<S>>,
+    io: &mut ConnIo<S>,
     response: http::Response<ResponseBody>,
     answering: Answering,
     config: &HttpConfig,
-) -> io::Result<bool> {
+) -> io::Result<Rest> {
     let (parts, body) = response.into_parts();
     let status = parts.status;
-    let no_body = answering.head
-        || status.is_informational()
+    let bodiless_status = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let app_close = parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(has_close);
+    let no_body = answering.head || bodiless_status;
+    let headers = &parts.headers;
+    let app_close =
+        !headers.is_empty() && headers.get_all(header::CONNECTION).iter().any(has_close);
     let length = match &body.inner {
         Inner::Bytes(bytes) => Some(bytes.len() as u64),
         Inner::Stream { len: Some(len), .. } => Some(*len),
-        Inner::Stream { len: None, .. } => parts
-            .headers
+        Inner::Stream { len: None, .. } => headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()))
@@ -175,22 +225,26 @@ pub(crate) fn write_response<S: Transport>(
     let close_delimited = !no_body && length.is_none() && !http11;
     let keep_alive = answering.keep_alive && !app_close && !close_delimited;
 
-    let mut io = lock(shared);
     // A final response ends the chance of a `100 Continue`, except that a
     // streamed response may go on to read the request body (an echo): the
     // client is then told to send it first.
     if io.take_continue() && !no_body && matches!(body.inner, Inner::Stream { .. }) {
-        io.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        io.wbuf.extend_from_slice(CONTINUE);
     }
     let date = io.date();
     let out = &mut io.wbuf;
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    match status_line(status) {
+        Some(line) => out.extend_from_slice(line),
+        None => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(status.as_str().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
     let (mut has_date, mut has_server) = (false, false);
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
             || name == header::CONNECTION
@@ -205,9 +259,11 @@ pub(crate) fn write_response<S: Transport>(
         out.extend_from_slice(b"\r\n");
     }
     if !has_date {
-        out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(&date);
-        out.extend_from_slice(b"\r\n");
+        let mut field = [0; DATE_FIELD_LEN];
+        field[..6].copy_from_slice(b"Date: ");
+        field[6..6 + DATE_LEN].copy_from_slice(&date);
+        field[6 + DATE_LEN..].copy_from_slice(b"\r\n");
+        out.extend_from_slice(&field);
     }
     if let (false, Some(server)) = (has_server, &config.server_header) {
         out.extend_from_slice(b"Server: ");
@@ -219,21 +275,19 @@ pub(crate) fn write_response<S: Transport>(
     } else if !http11 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    let bodiless_status = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
     if !bodiless_status {
         if let Some(len) = length {
-            out.extend_from_slice(b"Content-Length: ");
-            append_decimal(out, len);
-            out.extend_from_slice(b"\r\n");
+            append_content_length(out, len);
         } else if chunked {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+        } else {
+            out.extend_from_slice(b"\r\n");
         }
+    } else {
+        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
     if no_body {
-        return Ok(keep_alive);
+        return Ok(Rest::Done(keep_alive));
     }
     match body.inner {
         Inner::Bytes(bytes) => {
@@ -243,76 +297,88 @@ pub(crate) fn write_response<S: Transport>(
             } else {
                 io.wbuf.extend_from_slice(&bytes);
             }
-            Ok(keep_alive)
+            Ok(Rest::Done(keep_alive))
         }
-        Inner::Stream { reader, .. } => {
-            drop(io);
-            stream_body(shared, reader, length, chunked).map(|complete| complete && keep_alive)
-        }
+        Inner::Stream { reader, .. } => Ok(Rest::Stream(PendingStream {
+            reader,
+            length,
+            chunked,
+            keep_alive,
+        })),
     }
 }
 
-/// Copies a streaming body into the connection; `false` if it ended before
-/// its declared length (the connection must then close).
-fn stream_body<S: Transport>(
-    shared: &Mutex<ConnIo<S>>,
-    mut reader: Box<dyn Read + Send>,
-    length: Option<u64>,
-    chunked: bool,
-) -> io::Result<bool> {
-    let mut scratch = vec![0u8; 16 * 1024];
-    let mut remaining = length;
-    loop {
-        let want = match remaining {
-            Some(0) => break,
-            Some(left) => scratch
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX)),
-            None => scratch.len(),
-        };
-        let read = catch_unwind(AssertUnwindSafe(|| loop {
-            match reader.read(&mut scratch[..want]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
+/// `Date: <IMF-fixdate>\r\n`.
+const DATE_FIELD_LEN: usize = 6 + DATE_LEN + 2;
+
+impl PendingStream {
+    /// Copies the body into the connection (the state is held only while
+    /// bytes are appended, never while the app's reader runs). Returns
+    /// whether the connection may stay open: not if the body ended before
+    /// its declared length.
+    pub(crate) fn send<S: Transport>(self, io: &mut impl IoAccess<S>) -> io::Result<bool> {
+        let PendingStream {
+            mut reader,
+            length,
+            chunked,
+            keep_alive,
+        } = self;
+        let mut scratch = vec![0u8; 16 * 1024];
+        let mut remaining = length;
+        loop {
+            let want = match remaining {
+                Some(0) => break,
+                Some(left) => scratch
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX)),
+                None => scratch.len(),
+            };
+            let read = catch_unwind(AssertUnwindSafe(|| loop {
+                match reader.read(&mut scratch[..want]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            }));
+            let n = match read {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    log::warn!("response body stream failed: {e}");
+                    return Ok(false);
+                }
+                Err(_) => {
+                    log::error!("response body stream panicked");
+                    return Ok(false);
+                }
+            };
+            if n == 0 {
+                if remaining.is_some() {
+                    return Ok(false);
+                }
+                break;
             }
-        }));
-        let n = match read {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                log::warn!("response body stream failed: {e}");
-                return Ok(false);
+            if let Some(left) = &mut remaining {
+                *left -= n as u64;
             }
-            Err(_) => {
-                log::error!("response body stream panicked");
-                return Ok(false);
-            }
-        };
-        if n == 0 {
-            if remaining.is_some() {
-                return Ok(false);
-            }
-            break;
+            io.with(|io| {
+                if chunked {
+                    append_hex(&mut io.wbuf, n);
+                    io.wbuf.extend_from_slice(b"\r\n");
+                    io.wbuf.extend_from_slice(&scratch[..n]);
+                    io.wbuf.extend_from_slice(b"\r\n");
+                } else {
+                    io.wbuf.extend_from_slice(&scratch[..n]);
+                }
+                match io.wbuf.len() >= FLUSH_AT {
+                    true => io.flush(),
+                    false => Ok(()),
+                }
+            })?;
         }
-        if let Some(left) = &mut remaining {
-            *left -= n as u64;
-        }
-        let mut io = lock(shared);
         if chunked {
-            append_hex(&mut io.wbuf, n);
-            io.wbuf.extend_from_slice(b"\r\n");
-            io.wbuf.extend_from_slice(&scratch[..n]);
-            io.wbuf.extend_from_slice(b"\r\n");
-        } else {
-            io.wbuf.extend_from_slice(&scratch[..n]);
+            io.with(|io| io.wbuf.extend_from_slice(b"0\r\n\r\n"));
         }
-        if io.wbuf.len() >= FLUSH_AT {
-            io.flush()?;
-        }
+        Ok(keep_alive)
     }
-    if chunked {
-        lock(shared).wbuf.extend_from_slice(b"0\r\n\r\n");
-    }
-    Ok(true)
 }
 
 fn has_close(value: &HeaderValue) -> bool {
@@ -346,6 +412,29 @@ pub(crate) fn write_refusal(out: &mut Vec<u8>, error: &HttpError, config: &HttpC
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.push(b'\n');
+}
+
+/// `Content-Length: <len>\r\n\r\n`, the end of a head.
+fn append_content_length(out: &mut Vec<u8>, len: u64) {
+    const PREFIX: &[u8] = b"Content-Length: ";
+    let mut field = [0u8; PREFIX.len() + 20 + 4];
+    field[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut end = PREFIX.len();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut value = len;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    field[end..end + digits.len() - at].copy_from_slice(&digits[at..]);
+    end += digits.len() - at;
+    field[end..end + 4].copy_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&field[..end + 4]);
 }
 
 fn append_decimal(out: &mut Vec<u8>, mut value: u64) {

@@ -9,7 +9,8 @@ use std::time::Duration;
 /// the engine uses when the stream supports them.
 ///
 /// Both methods default to doing nothing, so any `Read + Write` type can be
-/// served through [`NoTimeouts`] (or by an empty `impl`).
+/// served through [`NoTimeouts`] (or by an empty `impl`). std's and moss's
+/// (`moss::net`) TCP and Unix streams implement it.
 pub trait Transport: Read + Write {
     /// Bounds each following `read`; `None` removes the bound. The engine
     /// calls it only when the value changes. A read that times out must fail
@@ -39,6 +40,30 @@ impl Transport for TcpStream {
 impl Transport for UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// A green socket: its read timeout bounds each parked read (the read fails
+/// with `TimedOut`), so the engine's header and keep-alive timeouts hold
+/// inside a hub as with std sockets outside.
+impl Transport for moss_net_shims::TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        moss_net_shims::TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// A green Unix socket; see the `TcpStream` implementation.
+impl Transport for moss_net_shims::UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        moss_net_shims::UnixStream::set_read_timeout(self, timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
