@@ -31,7 +31,10 @@ fn main() {
             other.join().unwrap();
             elapsed
         });
-        println!("yield pair round trip: {:.1} ns", t.as_nanos() as f64 / n as f64);
+        println!(
+            "yield pair round trip: {:.1} ns",
+            t.as_nanos() as f64 / n as f64
+        );
     }
     if what != "yield" && what != "pair" {
         let t = moss::run(|| {
