@@ -10,11 +10,18 @@
 //! cleared by the hub after every switch back, so it is non-null exactly
 //! while a green thread runs on this OS thread, and then it points to that
 //! green thread's own yielder.
+//!
+//! The hub publishes the green thread it resumes in a second slot
+//! ([`RUNNING`]), set and cleared by [`Context::resume`] around the
+//! switch: the switch path and `moss::current` read it without touching
+//! the scheduler, and the stack-overflow handler reads it to name the
+//! green thread.
 
 use std::cell::Cell;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+use crate::green::Green;
 use crate::stack::PooledStack;
 
 type Inner = Coroutine<(), (), (), PooledStack>;
@@ -22,6 +29,13 @@ type Inner = Coroutine<(), (), (), PooledStack>;
 thread_local! {
     /// The running green thread's yielder, or null on the hub's own stack.
     static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
+
+    /// The green thread being resumed on this OS thread, or null. Non-null
+    /// only inside [`Context::resume`], which borrows the green thread for
+    /// the whole switch, so the pointee is alive whenever it is non-null.
+    /// Const-initialised and without destructor: readable from a signal
+    /// handler.
+    static RUNNING: Cell<*const Green> = const { Cell::new(std::ptr::null()) };
 }
 
 /// A suspended or running green thread's machine context.
@@ -52,10 +66,13 @@ impl Context {
         Context { coroutine }
     }
 
-    /// Runs the green thread until it suspends (`false`) or finishes
-    /// (`true`). Must be called from the hub, never from a green thread.
-    pub(crate) fn resume(&mut self) -> bool {
+    /// Runs `green`, whose context this is, until it suspends (`false`)
+    /// or finishes (`true`). Must be called from the hub, never from a
+    /// green thread.
+    pub(crate) fn resume(&mut self, green: &Green) -> bool {
+        RUNNING.with(|running| running.set(green));
         let finished = matches!(self.coroutine.resume(()), CoroutineResult::Return(()));
+        RUNNING.with(|running| running.set(std::ptr::null()));
         YIELDER.with(|slot| slot.set(std::ptr::null()));
         finished
     }
@@ -94,4 +111,21 @@ pub(crate) fn suspend() {
     yielder.suspend(());
     // Other green threads ran meanwhile and the hub cleared the slot.
     YIELDER.with(|slot| slot.set(yielder));
+}
+
+/// Runs `f` with the green thread running on this OS thread (`None` on
+/// the hub's own stack or on a thread without a hub).
+#[inline]
+pub(crate) fn with_running<R>(f: impl FnOnce(&Green) -> R) -> Option<R> {
+    let running = RUNNING.with(Cell::get);
+    // SAFETY: a non-null RUNNING points to the green thread that
+    // `Context::resume` is running right now and borrows for the whole
+    // switch (module invariant); we run inside that switch, so it is alive,
+    // and the reference does not outlive this call.
+    unsafe { running.as_ref() }.map(f)
+}
+
+/// The raw running pointer, for the stack-overflow handler.
+pub(crate) fn running_ptr() -> *const Green {
+    RUNNING.with(Cell::get)
 }

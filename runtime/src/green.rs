@@ -7,7 +7,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::context::Context;
 use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
@@ -34,6 +34,8 @@ pub(crate) enum State {
 
 /// The hub's record of one green thread.
 pub(crate) struct Green {
+    /// The `Rc` this record lives in, for handing out handles.
+    me: Weak<Green>,
     /// Name, id and stack bounds, readable by the overflow handler.
     pub(crate) info: OverflowInfo,
     pub(crate) state: Cell<State>,
@@ -60,9 +62,17 @@ pub(crate) struct Green {
 }
 
 impl Green {
-    pub(crate) fn new(id: u64, name: Option<String>, stack: &PooledStack) -> Green {
+    /// A record for a green thread on `stack`; `me` is the `Weak` of the
+    /// `Rc` it goes in (`Rc::new_cyclic`).
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        stack: &PooledStack,
+        me: Weak<Green>,
+    ) -> Green {
         let (guard_lo, guard_hi) = stack.guard_range();
         Green {
+            me,
             info: OverflowInfo {
                 guard_lo,
                 guard_hi,
@@ -82,6 +92,14 @@ impl Green {
             context: RefCell::new(None),
             slot: Cell::new(usize::MAX),
         }
+    }
+
+    /// A counted handle to this record.
+    #[inline]
+    pub(crate) fn handle(&self) -> Rc<Green> {
+        self.me
+            .upgrade()
+            .expect("a running green thread is owned by its hub")
     }
 
     /// Records an interrupt, a kill taking precedence over an elapsed scope.

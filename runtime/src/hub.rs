@@ -170,11 +170,9 @@ impl HubBuilder {
             let stack = sched
                 .root_stack()
                 .unwrap_or_else(|err| panic!("moss: no stack for the root: {err}"));
-            let green = Rc::new(Green::new(
-                sched.counters.next_id(),
-                Some("root".into()),
-                &stack,
-            ));
+            let id = sched.counters.next_id();
+            let green =
+                Rc::new_cyclic(|me| Green::new(id, Some("root".into()), &stack, me.clone()));
             let body = || {
                 let value = panic::catch_unwind(AssertUnwindSafe(f));
                 *result.borrow_mut() = Some(value);

@@ -184,9 +184,7 @@ pub fn park(
     register: impl FnOnce(Unparker),
 ) -> Result<Wake, Interrupt> {
     let sched = sched::current().expect("moss: park called outside a hub");
-    let green = sched
-        .running()
-        .expect("moss: park called outside a green thread");
+    let green = sched::current_green().expect("moss: park called outside a green thread");
     if let Some(interrupt) = green.pending.get() {
         return Err(interrupt);
     }

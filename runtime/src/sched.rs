@@ -11,13 +11,13 @@ use std::rc::Rc;
 
 use slab::Slab;
 
-use crate::context::Context;
+use crate::context::{self, Context};
 use crate::green::{Green, State};
 use crate::io::Reactor;
 use crate::monitor::Monitor;
 use crate::offload;
 use crate::remote::RemoteTable;
-use crate::stack::{overflow, PooledStack, StackBudget, StackPool};
+use crate::stack::{PooledStack, StackBudget, StackPool};
 use crate::stats::Counters;
 use crate::time::Timers;
 
@@ -32,19 +32,16 @@ pub(crate) fn current() -> Option<Rc<Scheduler>> {
 }
 
 /// The green thread running on this OS thread.
+#[inline]
 pub(crate) fn current_green() -> Option<Rc<Green>> {
-    CURRENT.with(|current| current.borrow().as_ref().and_then(|sched| sched.running()))
+    context::with_running(Green::handle)
 }
 
 /// Runs `f` with the green thread running on this OS thread, without
 /// cloning any `Rc` (the switch path's form of [`current_green`]).
 #[inline]
 pub(crate) fn with_running<R>(f: impl FnOnce(&Green) -> R) -> Option<R> {
-    CURRENT.with(|current| {
-        let current = current.borrow();
-        let running = current.as_ref()?.running.borrow();
-        running.as_deref().map(f)
-    })
+    context::with_running(f)
 }
 
 /// Installs `sched` as this thread's hub; `false` if one is installed.
@@ -80,8 +77,6 @@ pub(crate) struct Config {
 pub(crate) struct Scheduler {
     /// Green threads ready to run, in order.
     ready: RefCell<VecDeque<Rc<Green>>>,
-    /// The green thread running now.
-    running: RefCell<Option<Rc<Green>>>,
     /// Every green thread that has not finished, by slot.
     greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: Timers,
@@ -105,7 +100,6 @@ impl Scheduler {
         let reactor = Reactor::new()?;
         Ok(Scheduler {
             ready: RefCell::new(VecDeque::new()),
-            running: RefCell::new(None),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
             remote: RemoteTable::new(reactor.waker()),
@@ -117,11 +111,6 @@ impl Scheduler {
             config,
             counters: Counters::default(),
         })
-    }
-
-    /// The running green thread.
-    pub(crate) fn running(&self) -> Option<Rc<Green>> {
-        self.running.borrow().clone()
     }
 
     /// Queues a green thread to run.
@@ -173,7 +162,7 @@ impl Scheduler {
     ) -> io::Result<Rc<Green>> {
         let stack = self.take_stack(stack_size.unwrap_or(self.config.stack_size))?;
         let id = self.counters.next_id();
-        let green = Rc::new(Green::new(id, name, &stack));
+        let green = Rc::new_cyclic(|me| Green::new(id, name, &stack, me.clone()));
         *green.context.borrow_mut() = Some(make(stack));
         green
             .slot
@@ -225,34 +214,18 @@ impl Scheduler {
             return;
         }
         green.state.set(State::Running);
-        overflow::set_running(&green.info);
         if let Some(monitor) = &self.monitor {
             monitor.enter(green.info.id);
         }
-        *self.running.borrow_mut() = Some(green);
-        // The shared borrow of `running` lasts across the switch: code in
-        // the green thread only ever reads it; only this function writes it,
-        // and it never runs inside a green thread.
-        let finished = {
-            let running = self.running.borrow();
-            let green = running
-                .as_ref()
-                .expect("the running green thread was just set");
-            let mut context = green.context.borrow_mut();
-            context
-                .as_mut()
-                .expect("a green thread that is not done has a context")
-                .resume()
-        };
-        let green = self
-            .running
+        let finished = green
+            .context
             .borrow_mut()
-            .take()
-            .expect("the running green thread is recorded");
+            .as_mut()
+            .expect("a green thread that is not done has a context")
+            .resume(&green);
         if let Some(monitor) = &self.monitor {
             monitor.leave();
         }
-        overflow::set_running(std::ptr::null());
         self.counters.switches.set(self.counters.switches.get() + 1);
         if finished {
             self.finish(&green);

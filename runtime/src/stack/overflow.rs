@@ -1,14 +1,14 @@
 //! The stack-overflow reporter: a SIGSEGV/SIGBUS handler that names the green thread whose guard page was hit.
 //!
 //! The hub publishes, per OS thread, a pointer to the running green
-//! thread's [`OverflowInfo`]. On a fault, the handler (running on the
+//! thread (`context::running_ptr`), whose [`OverflowInfo`] says where its
+//! guard page is. On a fault, the handler (running on the
 //! alternate signal stack) compares the fault address with that guard
 //! page. A match prints which green thread overflowed and its stack size
 //! with raw `write(2)` calls and aborts; anything else restores the action
 //! that was installed before and returns, so the fault repeats and std's
 //! own handler (or the default action) deals with it.
 
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 use crate::sys;
@@ -22,13 +22,6 @@ pub(crate) struct OverflowInfo {
     pub(crate) stack_size: usize,
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
-}
-
-thread_local! {
-    /// The running green thread's info on this OS thread, or null.
-    /// Const-initialised and without destructor, so reading it from the
-    /// signal handler is a plain TLS load.
-    static RUNNING: Cell<*const OverflowInfo> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The actions that were installed before ours.
@@ -48,14 +41,6 @@ pub(crate) fn install() {
     });
 }
 
-/// Publishes the green thread about to run on this OS thread (null: none).
-///
-/// The pointee must stay alive until the next call; the hub guarantees it by
-/// keeping the green thread alive while it runs.
-pub(crate) fn set_running(info: *const OverflowInfo) {
-    RUNNING.with(|running| running.set(info));
-}
-
 extern "C" fn on_fault(
     signal: libc::c_int,
     info: *mut libc::siginfo_t,
@@ -63,12 +48,15 @@ extern "C" fn on_fault(
 ) {
     // SAFETY: the kernel passes a valid siginfo to a SA_SIGINFO handler.
     let address = unsafe { sys::fault_address(info) };
-    let running = RUNNING.with(Cell::get);
-    // SAFETY: a non-null pointer in RUNNING points to the OverflowInfo of
-    // the green thread that is running on this thread (see set_running).
+    let running = crate::context::running_ptr();
+    // SAFETY: a non-null running pointer points to the green thread that
+    // `Context::resume` is running on this OS thread and keeps alive for
+    // the whole switch (see context.rs); a fault on its stack happens
+    // inside that switch.
     if let Some(green) = unsafe { running.as_ref() } {
-        if (green.guard_lo..green.guard_hi).contains(&address) {
-            report(green);
+        let info = &green.info;
+        if (info.guard_lo..info.guard_hi).contains(&address) {
+            report(info);
             sys::abort();
         }
     }
