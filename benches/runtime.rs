@@ -1,6 +1,7 @@
 //! Runtime micro-benchmarks, side by side in one run: yield round trip and
 //! spawn+join of moss green threads against OS threads (`std::thread`,
-//! `std::sync::mpsc`) and the `may` coroutine runtime (one worker).
+//! `std::sync::mpsc`) and the `may` coroutine runtime (one worker), with a
+//! raw corosensei switch as the floor.
 //!
 //! ```sh
 //! cargo bench --bench runtime
@@ -14,6 +15,13 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 fn yield_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield round trip");
+    group.bench_function("raw corosensei resume+suspend (floor)", |b| {
+        let mut coroutine: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::new(|yielder, ()| loop {
+                yielder.suspend(());
+            });
+        b.iter(|| black_box(coroutine.resume(())))
+    });
     group.bench_function("moss yield_now (alone)", |b| {
         b.iter_custom(|iters| {
             moss::run(|| {
