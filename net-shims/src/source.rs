@@ -163,13 +163,33 @@ impl<T: AsFd + AsRawFd> Source<T> {
         }
     }
 
-    /// Records a timeout the caller has just set on the socket.
-    pub(crate) fn cache_timeout(&self, interest: Interest, timeout: Option<Duration>) {
+    /// Sets `SO_RCVTIMEO` (`Readable`) or `SO_SNDTIMEO` (`Writable`) and
+    /// caches it for the parking path; `Some(Duration::ZERO)` is refused
+    /// with `InvalidInput`, as std does.
+    pub(crate) fn set_timeout(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        let socket = SockRef::from(&self.socket);
         let cell = match interest {
-            Interest::Readable => &self.mode.read_timeout,
-            Interest::Writable => &self.mode.write_timeout,
+            Interest::Readable => {
+                socket.set_read_timeout(timeout)?;
+                &self.mode.read_timeout
+            }
+            Interest::Writable => {
+                socket.set_write_timeout(timeout)?;
+                &self.mode.write_timeout
+            }
         };
         cell.store(encode(timeout), Ordering::Relaxed);
+        Ok(())
     }
 
     /// `set_nonblocking`: the user's choice, respected inside a hub too.

@@ -356,9 +356,7 @@ impl TcpStream {
     /// # Errors
     /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.get_ref().set_read_timeout(timeout)?;
-        self.source.cache_timeout(Interest::Readable, timeout);
-        Ok(())
+        self.source.set_timeout(Interest::Readable, timeout)
     }
 
     /// Sets the write timeout; see [`set_read_timeout`](Self::set_read_timeout).
@@ -366,9 +364,7 @@ impl TcpStream {
     /// # Errors
     /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.get_ref().set_write_timeout(timeout)?;
-        self.source.cache_timeout(Interest::Writable, timeout);
-        Ok(())
+        self.source.set_timeout(Interest::Writable, timeout)
     }
 
     /// The read timeout.

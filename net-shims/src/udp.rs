@@ -147,9 +147,7 @@ impl UdpSocket {
     /// # Errors
     /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.get_ref().set_read_timeout(timeout)?;
-        self.source.cache_timeout(Interest::Readable, timeout);
-        Ok(())
+        self.source.set_timeout(Interest::Readable, timeout)
     }
 
     /// Sets the write timeout.
@@ -157,9 +155,7 @@ impl UdpSocket {
     /// # Errors
     /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.get_ref().set_write_timeout(timeout)?;
-        self.source.cache_timeout(Interest::Writable, timeout);
-        Ok(())
+        self.source.set_timeout(Interest::Writable, timeout)
     }
 
     /// The read timeout.

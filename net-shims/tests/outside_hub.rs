@@ -86,3 +86,34 @@ fn udp_outside_a_hub_matches_std() {
     b.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
     assert_eq!(b.recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
 }
+
+#[test]
+fn a_zero_timeout_is_refused_like_std() {
+    let listener = moss_net_shims::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = moss_net_shims::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let std_stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let ours = stream
+        .set_read_timeout(Some(std::time::Duration::ZERO))
+        .unwrap_err();
+    let theirs = std_stream
+        .set_read_timeout(Some(std::time::Duration::ZERO))
+        .unwrap_err();
+    assert_eq!(ours.kind(), theirs.kind());
+    assert_eq!(ours.kind(), std::io::ErrorKind::InvalidInput);
+    // The kernel rounds timeouts to its tick; both read back the same.
+    let five = Some(std::time::Duration::from_millis(5));
+    stream.set_write_timeout(five).unwrap();
+    std_stream.set_write_timeout(five).unwrap();
+    assert_eq!(
+        stream.write_timeout().unwrap(),
+        std_stream.write_timeout().unwrap()
+    );
+    assert!(stream.write_timeout().unwrap().is_some());
+    let udp = moss_net_shims::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_eq!(
+        udp.set_write_timeout(Some(std::time::Duration::ZERO))
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+}
