@@ -10,6 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use crate::context::Context;
+use crate::local::{self, Locals};
 use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
 use crate::sched;
 use crate::stack::overflow::OverflowInfo;
@@ -59,6 +60,8 @@ pub(crate) struct Green {
     pub(crate) context: RefCell<Option<Context>>,
     /// Index in the hub's table of live green threads.
     pub(crate) slot: Cell<usize>,
+    /// Its `GreenLocal` values.
+    pub(crate) locals: Locals,
 }
 
 impl Green {
@@ -91,6 +94,7 @@ impl Green {
             join_waiter: RefCell::new(None),
             context: RefCell::new(None),
             slot: Cell::new(usize::MAX),
+            locals: Locals::default(),
         }
     }
 
@@ -419,17 +423,23 @@ pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
         });
     }
     drop(me);
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        if payload.is::<KillSignal>() {
-            JoinError {
-                kind: JoinErrorKind::Killed,
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    // Locals go while the green thread still runs, so their destructors
+    // may block; one that panics is reported like a panic of the body.
+    let cleared = panic::catch_unwind(local::clear_running);
+    result
+        .and_then(|value| cleared.map(|()| value))
+        .map_err(|payload| {
+            if payload.is::<KillSignal>() {
+                JoinError {
+                    kind: JoinErrorKind::Killed,
+                }
+            } else {
+                JoinError {
+                    kind: JoinErrorKind::Panic(payload),
+                }
             }
-        } else {
-            JoinError {
-                kind: JoinErrorKind::Panic(payload),
-            }
-        }
-    })
+        })
 }
 
 /// Spawns a new green thread on the current hub, like [`std::thread::spawn`].

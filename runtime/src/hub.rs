@@ -175,6 +175,8 @@ impl HubBuilder {
                 Rc::new_cyclic(|me| Green::new(id, Some("root".into()), &stack, me.clone()));
             let body = || {
                 let value = panic::catch_unwind(AssertUnwindSafe(f));
+                let cleared = panic::catch_unwind(crate::local::clear_running);
+                let value = value.and_then(|value| cleared.map(|()| value));
                 *result.borrow_mut() = Some(value);
             };
             // SAFETY: `body` borrows `f` and `result`, which live until this

@@ -30,6 +30,7 @@ mod context;
 mod green;
 mod hub;
 pub mod io;
+mod local;
 mod monitor;
 mod offload;
 pub mod park;
@@ -45,6 +46,7 @@ pub use green::{
     current, spawn, try_current, Builder, GreenId, GreenThread, JoinError, JoinHandle,
 };
 pub use hub::{run, Hub, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
+pub use local::GreenLocal;
 pub use offload::{spawn_blocking, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE};
 pub use stats::{stats, Stats};
 pub use sync::{Group, Pool};
