@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -16,7 +15,9 @@ use crate::sched;
 /// user code runs).
 #[derive(Default)]
 pub(crate) struct Locals {
-    values: RefCell<HashMap<usize, Rc<dyn Any>>>,
+    /// By key; a green thread uses few locals, so a vector beats a map
+    /// (and costs nothing to create on the spawn path).
+    values: RefCell<Vec<(usize, Rc<dyn Any>)>>,
 }
 
 impl Locals {
@@ -28,11 +29,24 @@ impl Locals {
     }
 
     fn get_or_init<T: 'static>(&self, key: usize, init: fn() -> T) -> Rc<dyn Any> {
-        if let Some(value) = self.values.borrow().get(&key) {
-            return Rc::clone(value);
+        let find = |values: &[(usize, Rc<dyn Any>)]| {
+            values
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, value)| Rc::clone(value))
+        };
+        if let Some(value) = find(&self.values.borrow()) {
+            return value;
         }
+        // `init` may itself use locals: no borrow is held while it runs,
+        // and a value it created for this key first wins.
         let value: Rc<dyn Any> = Rc::new(init());
-        Rc::clone(self.values.borrow_mut().entry(key).or_insert(value))
+        let mut values = self.values.borrow_mut();
+        if let Some(existing) = find(&values) {
+            return existing;
+        }
+        values.push((key, Rc::clone(&value)));
+        value
     }
 }
 
