@@ -24,6 +24,9 @@ impl Locals {
     /// Drops every value (at the end of the green thread's body, inside
     /// the green thread, so destructors may block).
     pub(crate) fn clear(&self) {
+        if self.values.borrow().is_empty() {
+            return;
+        }
         let values = std::mem::take(&mut *self.values.borrow_mut());
         drop(values);
     }
