@@ -1,0 +1,63 @@
+"""Draws the benchmark figures of docs/benchmarks.md (numbers measured on
+the project's machine, copied from that page). Run: python3 docs/img/make_plots.py
+(needs matplotlib)."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+HERE = "docs/img/"
+
+# Memory per parked unit (cargo bench --bench parked).
+kinds = ["moss green thread\n(1,000,000 parked)", "may coroutine\n(30,000 parked)", "OS thread\n(10,000 parked)"]
+kib = [4.38, 8.52, 9.62]
+vmas = [10, 60012, 40030]
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+bars = left.bar(kinds, kib, color=["#2a7", "#999", "#c66"])
+left.set_ylabel("resident KiB per parked unit")
+left.set_title("Memory per parked unit")
+left.bar_label(bars, fmt="%.2f")
+bars = right.bar(kinds, vmas, color=["#2a7", "#999", "#c66"])
+right.set_yscale("log")
+right.set_ylabel("memory mappings added (log)")
+right.set_title("Mappings (vm.max_map_count = 65,530)")
+right.bar_label(bars)
+fig.tight_layout()
+fig.savefig(HERE + "parked.png", dpi=110)
+
+# Switch and spawn costs (cargo bench --bench runtime, final run).
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+names = ["moss", "may"]
+bars = left.bar(names, [75.4, 109.7], color=["#2a7", "#999"])
+left.set_ylabel("ns per round trip")
+left.set_title("Yield round trip, two green threads\n(std mpsc between OS threads: 36,900 ns)")
+left.bar_label(bars, fmt="%.1f")
+bars = right.bar(["moss", "may", "std::thread"], [0.178, 1.25, 154], color=["#2a7", "#999", "#c66"])
+right.set_yscale("log")
+right.set_ylabel("µs per spawn + join (log)")
+right.set_title("Spawn + join")
+right.bar_label(bars)
+fig.tight_layout()
+fig.savefig(HERE + "switch.png", dpi=110)
+
+# Echo throughput (cargo run --release --example echo_bench 3, quiet run).
+conns = ["100", "1,000", "10,000"]
+series = {
+    "moss (1 hub)": [109445, 69922, 56686],
+    "tokio (current-thread)": [98758, 77830, 73014],
+    "may (1 worker)": [96693, 75240, 60941],
+    "threads": [63227, 38689, 36385],
+}
+colors = ["#2a7", "#36c", "#999", "#c66"]
+fig, ax = plt.subplots(figsize=(8, 3.8))
+width = 0.2
+for i, ((name, values), color) in enumerate(zip(series.items(), colors)):
+    xs = [x + (i - 1.5) * width for x in range(len(conns))]
+    ax.bar(xs, [v / 1000 for v in values], width, label=name, color=color)
+ax.set_xticks(range(len(conns)), conns)
+ax.set_xlabel("concurrent connections")
+ax.set_ylabel("thousand round trips / s")
+ax.set_title("Echo, 64-byte messages, one OS thread per server (2 cores)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(HERE + "echo.png", dpi=110)
