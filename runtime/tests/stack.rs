@@ -146,3 +146,82 @@ fn many_stack_sizes_coexist() {
     });
     assert_eq!(total, 8 * 1024 + 16 * 1024 + 100_000 + (1 << 20));
 }
+
+/// Spawns 16 KiB green threads that never run until a spawn fails; prints
+/// how many fit and the error.
+fn fill_until_refused() {
+    moss::run(|| {
+        let mut handles = Vec::new();
+        let err = loop {
+            match moss::Builder::new().stack_size(16 * 1024).spawn(|| ()) {
+                Ok(handle) => handles.push(handle),
+                Err(err) => break err,
+            }
+            assert!(handles.len() < 2_000_000, "no limit was ever reached");
+        };
+        println!("spawned {} refused {:?}: {err}", handles.len(), err.kind());
+    });
+}
+
+#[test]
+fn mprotect_guards_meet_a_computed_limit_with_an_error_not_a_crash() {
+    if std::env::var_os("MOSS_FILL_CHILD").is_some() {
+        return fill_until_refused();
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "mprotect_guards_meet_a_computed_limit_with_an_error_not_a_crash",
+            "--nocapture",
+        ])
+        .env("MOSS_FILL_CHILD", "1")
+        .env("MOSS_STACK_GUARD", "mprotect")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the child survived: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("spawned "))
+        .expect("the child reports");
+    let spawned: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        line.contains("OutOfMemory") && line.contains("vm.max_map_count"),
+        "{line}"
+    );
+    let max_map_count: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Two mappings per stack: the limit sits just under half the map count.
+    assert!(
+        spawned > 1_000 && spawned < max_map_count / 2,
+        "{spawned} stacks for {max_map_count} mappings"
+    );
+}
+
+#[test]
+fn stack_overflow_is_reported_with_mprotect_guards_too() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "stack_overflow_names_the_green_thread_and_aborts",
+            "--nocapture",
+        ])
+        .env("MOSS_OVERFLOW_CHILD", "1")
+        .env("MOSS_STACK_GUARD", "mprotect")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("green thread 'deep-recursion'") && stderr.contains("overflowed its stack"),
+        "{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT));
+}

@@ -16,7 +16,8 @@
 //! guards fall back to `mprotect`, which splits the mapping twice per stack;
 //! the pool then computes how many stacks the map count allows, logs that
 //! limit once, and refuses further stacks with an error instead of letting
-//! the process run out of mappings.
+//! the process run out of mappings. `MOSS_STACK_GUARD=mprotect` in the
+//! environment forces the fallback.
 //!
 //! Untouched pages cost no memory: a parked green thread's stack is one
 //! resident page plus what it has used. Freed stacks go to a LIFO free list
@@ -144,7 +145,7 @@ impl StackPool {
                 slot_size: stack_size + page,
                 slabs: RefCell::new(Vec::new()),
                 free: RefCell::new(Vec::new()),
-                guard: Cell::new(GuardKind::Madvise),
+                guard: Cell::new(preferred_guard()),
                 budget,
             }),
         }
@@ -192,7 +193,9 @@ impl StackPool {
         // object lives there.
         let kind = unsafe { sys::install_guard(start, sys::page_size(), inner.guard.get())? };
         slab.used += 1;
-        if kind != inner.guard.get() {
+        if kind != inner.guard.get()
+            || (kind == GuardKind::Mprotect && inner.budget.map_limit.get().is_none())
+        {
             self.fall_back_to_mprotect();
         }
         Ok(start)
@@ -206,10 +209,14 @@ impl StackPool {
         let available = max.saturating_sub(sys::map_count() + MAP_HEADROOM) / 2;
         let limit = inner.budget.in_use.get() + available;
         if inner.budget.map_limit.get().is_none() {
+            let why = if preferred_guard() == GuardKind::Mprotect {
+                "MOSS_STACK_GUARD=mprotect is set"
+            } else {
+                "MADV_GUARD_INSTALL is not available (Linux < 6.13?)"
+            };
             log::warn!(
-                "moss: MADV_GUARD_INSTALL is not available (Linux < 6.13?); guard pages fall back to \
-                 mprotect, which costs 2 memory mappings per stack: with vm.max_map_count = {max} this \
-                 process can hold about {limit} green threads"
+                "moss: {why}; guard pages use mprotect, which costs 2 memory mappings per stack: \
+                 with vm.max_map_count = {max} this process can hold about {limit} green threads"
             );
         }
         inner.budget.map_limit.set(Some(limit));
@@ -268,6 +275,17 @@ impl Drop for PooledStack {
         free.push(self.start);
         pool.budget.in_use.set(pool.budget.in_use.get() - 1);
     }
+}
+
+/// The guard mechanism to try first: `MADV_GUARD_INSTALL`, unless the
+/// environment says `MOSS_STACK_GUARD=mprotect` (to test or compare the
+/// fallback on a kernel that has both). Read once per process.
+fn preferred_guard() -> GuardKind {
+    static PREFERRED: std::sync::OnceLock<GuardKind> = std::sync::OnceLock::new();
+    *PREFERRED.get_or_init(|| match std::env::var("MOSS_STACK_GUARD").as_deref() {
+        Ok("mprotect") => GuardKind::Mprotect,
+        _ => GuardKind::Madvise,
+    })
 }
 
 fn round_up(n: usize, to: usize) -> usize {
