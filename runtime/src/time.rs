@@ -139,6 +139,9 @@ impl Timers {
 #[derive(Debug, Default)]
 pub(crate) struct Scopes {
     stack: RefCell<Vec<Scope>>,
+    /// The last entry's binding deadline, cached for the switch path (a
+    /// `Cell` read instead of a `RefCell` borrow on every yield and park).
+    binding: Cell<Option<(Instant, u64)>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,11 +155,9 @@ struct Scope {
 
 impl Scopes {
     /// The binding deadline and the id of the scope it belongs to.
+    #[inline]
     pub(crate) fn earliest(&self) -> Option<(Instant, u64)> {
-        self.stack
-            .borrow()
-            .last()
-            .map(|scope| (scope.earliest, scope.earliest_id))
+        self.binding.get()
     }
 
     fn push(&self, id: u64, deadline: Instant) {
@@ -170,12 +171,18 @@ impl Scopes {
             },
         };
         stack.push(scope);
+        self.binding.set(Some((scope.earliest, scope.earliest_id)));
     }
 
     fn pop(&self, id: u64) {
         let mut stack = self.stack.borrow_mut();
         debug_assert_eq!(stack.last().map(|scope| scope.id), Some(id));
         stack.retain(|scope| scope.id != id);
+        self.binding.set(
+            stack
+                .last()
+                .map(|scope| (scope.earliest, scope.earliest_id)),
+        );
     }
 }
 
