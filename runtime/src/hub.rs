@@ -302,14 +302,29 @@ fn deadlock(sched: &Scheduler) {
          (no runnable green thread, no timer, no I/O wait, no offload work, \
          no channel wait whose other side is alive):",
     );
-    for green in sched.live_greens() {
+    let greens = sched.live_greens();
+    let describe = |green: &Green| {
         let name = green.info.name.as_deref().unwrap_or("<unnamed>");
+        format!("green thread '{name}' (id {})", green.info.id)
+    };
+    for green in &greens {
         let _ = write!(
             report,
-            "\n  green thread '{name}' (id {}) waits on: {}",
-            green.info.id,
+            "\n  {} waits on: {}",
+            describe(green),
             green.waiting_on.get()
         );
+        // Name the target of a join: the green thread whose joiner it is.
+        let joined = greens.iter().find(|target| {
+            target
+                .join_waiter
+                .borrow()
+                .as_ref()
+                .is_some_and(|joiner| joiner.is_waiting() && joiner.green_id() == green.info.id)
+        });
+        if let Some(target) = joined {
+            let _ = write!(report, " of {}", describe(target));
+        }
     }
     panic!("{report}");
 }

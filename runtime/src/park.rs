@@ -77,6 +77,11 @@ impl Unparker {
         self.green.state.get() == State::Parked && self.green.generation.get() == self.generation
     }
 
+    /// The id of the green thread this unparker wakes.
+    pub(crate) fn green_id(&self) -> u64 {
+        self.green.info.id
+    }
+
     /// Wakes the park with [`Wake::Ready`]; `false` if it had already ended.
     pub fn unpark(&self) -> bool {
         if !self.is_waiting() {

@@ -121,4 +121,13 @@ fn a_deadlock_is_reported_with_who_waits_on_what() {
     assert!(message.contains("green thread 'stuck'"), "{message}");
     assert!(message.contains("a wake-up nobody sends"), "{message}");
     assert!(message.contains("green thread 'root'"), "{message}");
+    // Joins name their target.
+    assert!(
+        message.contains("waits on: join of green thread 'stuck'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("waits on: join of green thread '<unnamed>'"),
+        "{message}"
+    );
 }
