@@ -1,8 +1,10 @@
-//! The scheduler state of one hub (run queue, running green thread, tables, counters) and its thread-local home.
+//! The scheduler state of one hub (run queue, tables, stacks, counters) and its thread-local home.
 //!
 //! Everything here is hub-local and single-threaded (`Rc`, `Cell`,
-//! `RefCell`); no borrow is ever held across a switch. The event loop that
-//! drives it lives in `hub.rs`.
+//! `RefCell`); the only borrow held across a switch is the resumed green
+//! thread's own context, which nothing else touches while it runs. The
+//! running green thread itself is published by `context.rs`. The event
+//! loop that drives all this lives in `hub.rs`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
