@@ -11,7 +11,10 @@ use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::go;
 use criterion::{criterion_group, criterion_main, Criterion};
+
+mod common;
 
 fn yield_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield round trip");
@@ -53,24 +56,7 @@ fn yield_round_trip(c: &mut Criterion) {
         })
     });
     group.bench_function("std mpsc ping-pong (two OS threads)", |b| {
-        b.iter_custom(|iters| {
-            let (ping_tx, ping_rx) = mpsc::channel::<u64>();
-            let (pong_tx, pong_rx) = mpsc::channel::<u64>();
-            let echo = std::thread::spawn(move || {
-                for n in ping_rx {
-                    pong_tx.send(n).unwrap();
-                }
-            });
-            let start = Instant::now();
-            for i in 0..iters {
-                ping_tx.send(i).unwrap();
-                black_box(pong_rx.recv().unwrap());
-            }
-            let elapsed = start.elapsed();
-            drop(ping_tx);
-            echo.join().unwrap();
-            elapsed
-        })
+        b.iter_custom(common::std_ping_pong)
     });
     group.bench_function("may yield_now (two coroutines)", |b| {
         b.iter_custom(|iters| {
@@ -93,28 +79,7 @@ fn yield_round_trip(c: &mut Criterion) {
         })
     });
     group.bench_function("may mpsc ping-pong (two coroutines)", |b| {
-        b.iter_custom(|iters| {
-            let (ping_tx, ping_rx) = may::sync::mpsc::channel::<u64>();
-            let (pong_tx, pong_rx) = may::sync::mpsc::channel::<u64>();
-            let echo = go(move || {
-                for _ in 0..iters {
-                    let n = ping_rx.recv().unwrap();
-                    pong_tx.send(n).unwrap();
-                }
-            });
-            let (tx, rx) = mpsc::channel();
-            let driver = go(move || {
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    black_box(pong_rx.recv().unwrap());
-                }
-                tx.send(start.elapsed()).unwrap();
-            });
-            driver.join().unwrap();
-            echo.join().unwrap();
-            rx.recv().unwrap()
-        })
+        b.iter_custom(common::may_ping_pong)
     });
     group.finish();
 }
@@ -151,18 +116,6 @@ fn spawn_join(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// Spawns a may coroutine.
-fn go<F, T>(f: F) -> may::coroutine::JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    // SAFETY: may marks spawn unsafe because a coroutine must not overflow
-    // its stack or block the worker on TLS-bound state; these bodies are
-    // small and use no thread-locals.
-    unsafe { may::coroutine::spawn(f) }
 }
 
 fn configure() -> Criterion {

@@ -3,10 +3,12 @@
 //! Run: `cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3`.
 //! Each round trip is one message there and one back.
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{may_ping_pong, std_ping_pong};
 use criterion::{criterion_group, criterion_main, Criterion};
 use moss::sync::{channel, Semaphore};
 
@@ -55,53 +57,6 @@ fn green_yield_floor(iters: u64) -> Duration {
         other.join().unwrap();
         elapsed
     })
-}
-
-/// Two OS threads bounce a counter through two `std::sync::mpsc` channels.
-fn std_ping_pong(iters: u64) -> Duration {
-    let (ping_tx, ping_rx) = mpsc::channel::<u64>();
-    let (pong_tx, pong_rx) = mpsc::channel::<u64>();
-    let echo = std::thread::spawn(move || {
-        for value in ping_rx {
-            pong_tx.send(value).unwrap();
-        }
-    });
-    let start = Instant::now();
-    for i in 0..iters {
-        ping_tx.send(i).unwrap();
-        black_box(pong_rx.recv().unwrap());
-    }
-    let elapsed = start.elapsed();
-    drop(ping_tx);
-    echo.join().unwrap();
-    elapsed
-}
-
-/// Two may coroutines (one worker thread) bounce a counter through two
-/// `may::sync::mpsc` channels.
-fn may_ping_pong(iters: u64) -> Duration {
-    let (ping_tx, ping_rx) = may::sync::mpsc::channel::<u64>();
-    let (pong_tx, pong_rx) = may::sync::mpsc::channel::<u64>();
-    let echo = move || {
-        while let Ok(value) = ping_rx.recv() {
-            pong_tx.send(value).unwrap();
-        }
-    };
-    let driver = move || {
-        let start = Instant::now();
-        for i in 0..iters {
-            ping_tx.send(i).unwrap();
-            black_box(pong_rx.recv().unwrap());
-        }
-        start.elapsed()
-    };
-    // SAFETY: may's spawn is unsafe because a coroutine must not use
-    // thread-local storage or block its worker thread; these two only use
-    // may's own channels.
-    let (echo, driver) = unsafe { (may::coroutine::spawn(echo), may::coroutine::spawn(driver)) };
-    let elapsed = driver.join().unwrap();
-    echo.join().unwrap();
-    elapsed
 }
 
 /// A hub on another OS thread echoes: the cross-thread wake-up path.

@@ -11,11 +11,14 @@
 //! thread per connection on std sockets instead, for comparison.
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
-use moss::server::{serve_connection, ConnInfo, HttpConfig, Request, Response, ResponseBody};
+use moss::server::{
+    serve_connection, ConnInfo, HttpConfig, Request, Response, ResponseBody, Transport,
+};
 
 fn app(mut request: Request) -> Response {
     let mut body = Vec::new();
@@ -35,6 +38,22 @@ fn app(mut request: Request) -> Response {
     let content_type = content_type.unwrap_or(HeaderValue::from_static("application/octet-stream"));
     response.headers_mut().insert(CONTENT_TYPE, content_type);
     response
+}
+
+/// Serves one connection with the engine, whatever the socket type.
+fn serve<S: Transport + Send + 'static>(
+    stream: S,
+    (peer_addr, local_addr): (Option<SocketAddr>, Option<SocketAddr>),
+    config: &HttpConfig,
+) {
+    let conn = ConnInfo {
+        peer_addr,
+        local_addr,
+        ..ConnInfo::default()
+    };
+    if let Err(error) = serve_connection(stream, &app, config, conn) {
+        eprintln!("connection ended with an error: {error}");
+    }
 }
 
 fn main() -> std::io::Result<()> {
@@ -69,14 +88,8 @@ fn serve_green(address: &str) -> std::io::Result<()> {
             let config = Rc::clone(&config);
             moss::spawn(move || {
                 let _ = stream.set_nodelay(true);
-                let conn = ConnInfo {
-                    peer_addr: stream.peer_addr().ok(),
-                    local_addr: stream.local_addr().ok(),
-                    ..ConnInfo::default()
-                };
-                if let Err(error) = serve_connection(stream, &app, &config, conn) {
-                    eprintln!("connection ended with an error: {error}");
-                }
+                let addrs = (stream.peer_addr().ok(), stream.local_addr().ok());
+                serve(stream, addrs, &config);
             });
         }
         Ok(())
@@ -102,14 +115,8 @@ fn serve_threads(address: &str) -> std::io::Result<()> {
         let config = Arc::clone(&config);
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
-            let conn = ConnInfo {
-                peer_addr: stream.peer_addr().ok(),
-                local_addr: stream.local_addr().ok(),
-                ..ConnInfo::default()
-            };
-            if let Err(error) = serve_connection(stream, &app, &config, conn) {
-                eprintln!("connection ended with an error: {error}");
-            }
+            let addrs = (stream.peer_addr().ok(), stream.local_addr().ok());
+            serve(stream, addrs, &config);
         });
     }
     Ok(())
