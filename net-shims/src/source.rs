@@ -281,7 +281,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
             return Ok(Arc::clone(registration));
         }
         // Dropping a registration of another hub deregisters it there.
-        let registration = Arc::new(Registration::new(self.socket.as_raw_fd())?);
+        let registration = Arc::new(Registration::new(self.socket.as_fd())?);
         *slot = Some(Arc::clone(&registration));
         Ok(registration)
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::Context;
 use crate::green::{self, Green, State};
-use crate::sched::{self, Config, Scheduler};
+use crate::sched::{self, Config, Hub};
 use crate::stack::overflow;
 
 /// Default usable stack of a green thread: 256 KiB.
@@ -43,12 +43,6 @@ pub const DEFAULT_ROOT_STACK_SIZE: usize = 8 * 1024 * 1024;
 
 /// Switches between two checks of timers and I/O while work stays ready.
 const EVENT_INTERVAL: usize = 61;
-
-/// The hub: a green-thread scheduler on the current OS thread.
-///
-/// [`run`] starts one with the defaults; [`Hub::builder`] configures one.
-#[derive(Debug)]
-pub struct Hub(());
 
 impl Hub {
     /// A builder for a hub with custom settings.
@@ -152,7 +146,7 @@ impl HubBuilder {
     where
         F: FnOnce() -> T,
     {
-        let sched = match Scheduler::new(self.config) {
+        let sched = match Hub::new(self.config) {
             Ok(sched) => Rc::new(sched),
             Err(err) => panic!("moss: cannot start a hub: {err}"),
         };
@@ -202,7 +196,7 @@ impl HubBuilder {
 
 /// Removes the hub from the thread, dropping whatever green threads are
 /// left (force-unwinding them) even when `run` itself unwinds.
-struct Uninstall(Rc<Scheduler>);
+struct Uninstall(Rc<Hub>);
 
 impl Drop for Uninstall {
     fn drop(&mut self) {
@@ -249,7 +243,7 @@ where
 }
 
 /// Drives the hub until `done()`.
-fn event_loop(sched: &Scheduler, done: impl Fn() -> bool) {
+fn event_loop(sched: &Hub, done: impl Fn() -> bool) {
     let mut since_poll = 0;
     loop {
         since_poll += sched.run_ready();
@@ -296,7 +290,7 @@ fn event_loop(sched: &Scheduler, done: impl Fn() -> bool) {
 /// Nothing is ready, no timer is armed, nobody waits for I/O, for offload
 /// work or for another OS thread: no green thread can ever wake. Panics
 /// with a report of who waits on what.
-fn deadlock(sched: &Scheduler) {
+fn deadlock(sched: &Hub) {
     let mut report = String::from(
         "moss: deadlock: all green threads are asleep and nothing can wake them \
          (no runnable green thread, no timer, no I/O wait, no offload work, \
@@ -331,7 +325,7 @@ fn deadlock(sched: &Scheduler) {
 
 /// Kills every green thread still alive once the root has finished and
 /// runs them until they have unwound.
-fn shut_down(sched: &Scheduler) {
+fn shut_down(sched: &Hub) {
     sched.budget.shut_down();
     loop {
         let alive = sched.live_greens();

@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -175,14 +175,14 @@ impl Reactor {
 /// ```
 /// # use moss_runtime as moss;
 /// use std::io::{Read, Write};
-/// use std::os::fd::AsRawFd;
+/// use std::os::fd::AsFd;
 /// use std::os::unix::net::UnixStream;
 /// use moss::io::{Interest, Registration};
 ///
 /// moss::run(|| {
 ///     let (mut a, mut b) = UnixStream::pair().unwrap();
 ///     b.set_nonblocking(true).unwrap();
-///     let registration = Registration::new(b.as_raw_fd()).unwrap();
+///     let registration = Registration::new(b.as_fd()).unwrap();
 ///     let writer = moss::spawn(move || a.write_all(b"ping").unwrap());
 ///     let mut buf = [0; 4];
 ///     let n = registration.do_io(Interest::Readable, None, || b.read(&mut buf)).unwrap();
@@ -208,9 +208,14 @@ impl std::fmt::Debug for Registration {
 impl Registration {
     /// Registers `fd` (non-blocking) with the current hub.
     ///
+    /// The registration remembers the descriptor's number: drop it before
+    /// the descriptor is closed (see the type docs), or it deregisters
+    /// whatever file later takes that number.
+    ///
     /// # Errors
     /// Outside a hub (`ErrorKind::Other`), or what `epoll_ctl` reports.
-    pub fn new(fd: RawFd) -> io::Result<Registration> {
+    pub fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
+        let fd = fd.as_raw_fd();
         let sched =
             sched::current().ok_or_else(|| io::Error::other("moss: no hub on this thread"))?;
         let reactor = &sched.reactor;

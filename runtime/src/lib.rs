@@ -45,8 +45,9 @@ mod time;
 pub use green::{
     current, spawn, try_current, Builder, GreenId, GreenThread, JoinError, JoinHandle,
 };
-pub use hub::{run, Hub, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
+pub use hub::{run, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
 pub use local::GreenLocal;
+pub use sched::Hub;
 pub use offload::{spawn_blocking, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE};
 pub use stats::{stats, Stats};
 pub use sync::{Group, Pool};

@@ -29,7 +29,7 @@ pub const OFFLOAD_KEEP_ALIVE: Duration = Duration::from_secs(10);
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// One hub's pool of offload threads.
-pub(crate) struct Pool {
+pub(crate) struct OffloadPool {
     shared: Arc<Shared>,
 }
 
@@ -53,9 +53,9 @@ struct State {
     shutdown: bool,
 }
 
-impl Pool {
-    pub(crate) fn new(max_threads: usize) -> Pool {
-        Pool {
+impl OffloadPool {
+    pub(crate) fn new(max_threads: usize) -> OffloadPool {
+        OffloadPool {
             shared: Arc::new(Shared {
                 jobs: SegQueue::new(),
                 state: Mutex::new(State::default()),
@@ -101,7 +101,7 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl Drop for OffloadPool {
     fn drop(&mut self) {
         self.shared.state.lock().shutdown = true;
         self.shared.work.notify_all();
@@ -239,12 +239,12 @@ where
     }
 }
 
-impl crate::sched::Scheduler {
+impl crate::sched::Hub {
     /// The hub's offload pool, started on first use.
-    fn offload(&self) -> std::cell::RefMut<'_, Pool> {
+    fn offload(&self) -> std::cell::RefMut<'_, OffloadPool> {
         let mut pool = self.offload.borrow_mut();
         if pool.is_none() {
-            *pool = Some(Pool::new(self.config.offload_threads));
+            *pool = Some(OffloadPool::new(self.config.offload_threads));
         }
         std::cell::RefMut::map(pool, |pool| pool.as_mut().expect("just started"))
     }

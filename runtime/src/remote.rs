@@ -39,7 +39,7 @@ use slab::Slab;
 
 use crate::io::HubWaker;
 use crate::park::Unparker;
-use crate::sched::{self, Scheduler};
+use crate::sched::{self, Hub};
 
 /// A process-unique number of a hub: unlike an address, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,11 +242,11 @@ impl fmt::Debug for RemoteUnparker {
 /// OS thread for as long as it lives, so the deadlock detector leaves the
 /// hub waiting.
 pub(crate) struct ExternalWait {
-    sched: std::rc::Rc<Scheduler>,
+    sched: std::rc::Rc<Hub>,
 }
 
 impl ExternalWait {
-    pub(crate) fn new(sched: std::rc::Rc<Scheduler>) -> ExternalWait {
+    pub(crate) fn new(sched: std::rc::Rc<Hub>) -> ExternalWait {
         let external = &sched.remote.external;
         external.set(external.get() + 1);
         ExternalWait { sched }

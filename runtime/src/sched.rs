@@ -25,11 +25,11 @@ use crate::time::Timers;
 
 thread_local! {
     /// The hub running on this OS thread, if any.
-    static CURRENT: RefCell<Option<Rc<Scheduler>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Rc<Hub>>> = const { RefCell::new(None) };
 }
 
 /// The hub on this OS thread.
-pub(crate) fn current() -> Option<Rc<Scheduler>> {
+pub(crate) fn current() -> Option<Rc<Hub>> {
     CURRENT.with(|current| current.borrow().clone())
 }
 
@@ -47,7 +47,7 @@ pub(crate) fn with_running<R>(f: impl FnOnce(&Green) -> R) -> Option<R> {
 }
 
 /// Installs `sched` as this thread's hub; `false` if one is installed.
-pub(crate) fn install(sched: Rc<Scheduler>) -> bool {
+pub(crate) fn install(sched: Rc<Hub>) -> bool {
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
         if current.is_some() {
@@ -59,7 +59,7 @@ pub(crate) fn install(sched: Rc<Scheduler>) -> bool {
 }
 
 /// Removes this thread's hub.
-pub(crate) fn uninstall() -> Option<Rc<Scheduler>> {
+pub(crate) fn uninstall() -> Option<Rc<Hub>> {
     CURRENT.with(|current| current.borrow_mut().take())
 }
 
@@ -75,8 +75,13 @@ pub(crate) struct Config {
     pub(crate) max_blocking_time: Option<std::time::Duration>,
 }
 
-/// The state of one hub.
-pub(crate) struct Scheduler {
+/// The hub: a green-thread scheduler on one OS thread (its run queue,
+/// green threads, timers, reactor, stacks and counters).
+///
+/// Users never hold one: [`run`](crate::run) starts a hub with the
+/// defaults and [`Hub::builder`] configures one; inside, code reaches its
+/// hub implicitly.
+pub struct Hub {
     /// Green threads ready to run, in order.
     ready: RefCell<VecDeque<Rc<Green>>>,
     /// Every green thread that has not finished, by slot.
@@ -86,7 +91,7 @@ pub(crate) struct Scheduler {
     /// Unparkers reachable from other OS threads.
     pub(crate) remote: RemoteTable,
     /// The offload pool, started by the first `spawn_blocking`.
-    pub(crate) offload: RefCell<Option<offload::Pool>>,
+    pub(crate) offload: RefCell<Option<offload::OffloadPool>>,
     /// The blocking monitor, when enabled.
     pub(crate) monitor: Option<Monitor>,
     pools: RefCell<Vec<StackPool>>,
@@ -95,12 +100,22 @@ pub(crate) struct Scheduler {
     pub(crate) counters: Counters,
 }
 
-impl Scheduler {
-    pub(crate) fn new(config: Config) -> io::Result<Scheduler> {
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("alive", &self.alive())
+            .field("ready", &self.ready.borrow().len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(config: Config) -> io::Result<Hub> {
         let budget = StackBudget::new(config.max_stacks);
         let default_pool = StackPool::new(config.stack_size, Rc::clone(&budget));
         let reactor = Reactor::new()?;
-        Ok(Scheduler {
+        Ok(Hub {
             ready: RefCell::new(VecDeque::new()),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),

@@ -1,7 +1,7 @@
 //! Readiness waits: parking on sockets, timeouts, kills, and the deadlock report.
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ fn a_reader_parks_until_data_arrives_while_others_run() {
         let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let reader_log = std::rc::Rc::clone(&log);
         let reader = moss::spawn(move || {
-            let registration = Registration::new(b.as_raw_fd()).unwrap();
+            let registration = Registration::new(b.as_fd()).unwrap();
             let mut buf = [0; 16];
             reader_log.borrow_mut().push("reader parks");
             let n = registration
@@ -46,7 +46,7 @@ fn a_reader_parks_until_data_arrives_while_others_run() {
 fn a_deadline_on_a_readiness_wait_is_timed_out() {
     let err = moss::run(|| {
         let (_a, mut b) = pair();
-        let registration = Registration::new(b.as_raw_fd()).unwrap();
+        let registration = Registration::new(b.as_fd()).unwrap();
         let deadline = Some(Instant::now() + Duration::from_millis(5));
         let mut buf = [0; 1];
         registration
@@ -61,7 +61,7 @@ fn kill_interrupts_a_parked_read() {
     let killed = moss::run(|| {
         let (_a, mut b) = pair();
         let reader = moss::spawn(move || {
-            let registration = Registration::new(b.as_raw_fd()).unwrap();
+            let registration = Registration::new(b.as_fd()).unwrap();
             let mut buf = [0; 1];
             registration.do_io(Interest::Readable, None, || b.read(&mut buf))
         });
@@ -77,7 +77,7 @@ fn peer_close_wakes_the_reader_with_end_of_file() {
     let n = moss::run(|| {
         let (a, mut b) = pair();
         let reader = moss::spawn(move || {
-            let registration = Registration::new(b.as_raw_fd()).unwrap();
+            let registration = Registration::new(b.as_fd()).unwrap();
             let mut buf = [0; 8];
             registration
                 .do_io(Interest::Readable, None, || b.read(&mut buf))
@@ -93,7 +93,7 @@ fn peer_close_wakes_the_reader_with_end_of_file() {
 #[test]
 fn a_registration_outside_a_hub_is_an_error() {
     let (a, _b) = pair();
-    assert!(Registration::new(a.as_raw_fd()).is_err());
+    assert!(Registration::new(a.as_fd()).is_err());
 }
 
 #[test]

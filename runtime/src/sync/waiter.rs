@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::park::Unparker;
 use crate::remote::{HubId, Key, Remote, ThreadSignal};
-use crate::sched::{self, Scheduler};
+use crate::sched::{self, Hub};
 
 /// Someone waiting on a channel.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ impl Hubs {
     /// Handles of hubs that have finished are dropped then: a running
     /// hub's table holds its own handle, so a count of one means only this
     /// list is left.
-    pub(super) fn waiter(&mut self, sched: &Scheduler, unparker: Unparker) -> Waiter {
+    pub(super) fn waiter(&mut self, sched: &Hub, unparker: Unparker) -> Waiter {
         let hub = sched.remote.id();
         if !self.0.iter().any(|remote| remote.id() == hub) {
             self.0.retain(|remote| Arc::strong_count(remote) > 1);
@@ -73,7 +73,7 @@ impl Hubs {
 /// A resolved wake-up, fired once the channel lock is released.
 pub(super) enum Wakeup {
     /// A green thread of the hub running on this thread.
-    Local(Rc<Scheduler>, Key),
+    Local(Rc<Hub>, Key),
     /// A green thread of a hub on another thread.
     Remote(Arc<Remote>, Key),
     /// A blocked OS thread.
