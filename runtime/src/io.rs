@@ -23,7 +23,7 @@ use mio::{Events, Poll, Token};
 use slab::Slab;
 
 use crate::park::{self, Interrupt, WaitList, Wake};
-use crate::sched;
+use crate::sched::{self, HubId};
 
 /// The token reserved for cross-thread wake-ups of the hub.
 pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
@@ -52,8 +52,8 @@ struct Shared {
     registry: mio::Registry,
     /// Entries whose registration was dropped on another thread.
     orphans: SegQueue<usize>,
-    /// Identifies the hub (unique per process).
-    hub: u64,
+    /// The hub this reactor belongs to.
+    hub: HubId,
     /// Woken by other threads through [`WAKE_TOKEN`].
     waker: mio::Waker,
 }
@@ -84,9 +84,7 @@ fn split(token: Token) -> (usize, u32) {
 }
 
 impl Reactor {
-    pub(crate) fn new() -> io::Result<Reactor> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT_HUB: AtomicU64 = AtomicU64::new(1);
+    pub(crate) fn new(hub: HubId) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
@@ -97,7 +95,7 @@ impl Reactor {
             shared: Arc::new(Shared {
                 registry,
                 orphans: SegQueue::new(),
-                hub: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
+                hub,
                 waker,
             }),
             waiting: Cell::new(0),

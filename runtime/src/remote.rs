@@ -29,7 +29,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,11 +39,8 @@ use slab::Slab;
 
 use crate::io::HubWaker;
 use crate::park::Unparker;
-use crate::sched::{self, Hub};
+use crate::sched::{self, Hub, HubId};
 
-/// A process-unique number of a hub: unlike an address, never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct HubId(u64);
 
 /// The part of a hub other OS threads reach.
 pub(crate) struct Remote {
@@ -94,11 +91,10 @@ struct Slot {
 }
 
 impl RemoteTable {
-    pub(crate) fn new(waker: HubWaker) -> RemoteTable {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    pub(crate) fn new(id: HubId, waker: HubWaker) -> RemoteTable {
         RemoteTable {
             remote: Arc::new(Remote {
-                id: HubId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+                id,
                 requests: SegQueue::new(),
                 notified: AtomicBool::new(false),
                 waker,

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use slab::Slab;
 
@@ -63,6 +64,17 @@ pub(crate) fn uninstall() -> Option<Rc<Hub>> {
     CURRENT.with(|current| current.borrow_mut().take())
 }
 
+/// A process-unique number of a hub: unlike an address, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HubId(u64);
+
+impl HubId {
+    fn next() -> HubId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        HubId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// Settings fixed when a hub starts.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -114,12 +126,13 @@ impl Hub {
     pub(crate) fn new(config: Config) -> io::Result<Hub> {
         let budget = StackBudget::new(config.max_stacks);
         let default_pool = StackPool::new(config.stack_size, Rc::clone(&budget));
-        let reactor = Reactor::new()?;
+        let id = HubId::next();
+        let reactor = Reactor::new(id)?;
         Ok(Hub {
             ready: RefCell::new(VecDeque::new()),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
-            remote: RemoteTable::new(reactor.waker()),
+            remote: RemoteTable::new(id, reactor.waker()),
             offload: RefCell::new(None),
             monitor: config.max_blocking_time.map(Monitor::start).transpose()?,
             reactor,

@@ -19,8 +19,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::park::Unparker;
-use crate::remote::{HubId, Key, Remote, ThreadSignal};
-use crate::sched::{self, Hub};
+use crate::remote::{Key, Remote, ThreadSignal};
+use crate::sched::{self, Hub, HubId};
 
 /// Someone waiting on a channel.
 #[derive(Debug)]
