@@ -28,7 +28,9 @@ pub(crate) fn poll(fd: RawFd, interest: Interest, timeout: Option<Duration>) -> 
         i32::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
     });
     // SAFETY: `pollfd` is a valid, exclusively borrowed array of one
-    // element for the duration of the call.
+    // element (the count passed) for the duration of the call. `fd` is
+    // only polled, not owned: poll neither closes nor keeps it, and a
+    // descriptor that is not open comes back as POLLNVAL.
     let result = unsafe { libc::poll(&mut pollfd, 1, millis) };
     if result < 0 {
         let err = io::Error::last_os_error();

@@ -1,8 +1,69 @@
 //! Stacks: overflow reporting, the stack cap, reuse.
 
-use std::process::Command;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use moss_runtime as moss;
+
+/// How long a child process may run before the watchdog kills it.
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// How a child run of this test binary ended.
+struct ChildRun {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs this test binary again with `envs` set, so that only `test` runs
+/// there (in its child branch). A child still running after [`WATCHDOG`] is
+/// killed and fails the calling test, so a hang cannot stall the suite.
+fn run_child(test: &str, envs: &[(&str, &str)]) -> ChildRun {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained on threads so that a chatty child cannot fill a pipe and stall.
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let deadline = Instant::now() + WATCHDOG;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = stdout.join().unwrap();
+    let stderr = stderr.join().unwrap();
+    let Some(status) = status else {
+        panic!("{test}: child still running after {WATCHDOG:?}, killed\n{stderr}\n{stdout}");
+    };
+    ChildRun {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
 
 /// Recurses with a 1 KiB frame until the stack runs out.
 #[inline(never)]
@@ -26,17 +87,11 @@ fn stack_overflow_names_the_green_thread_and_aborts() {
         });
         unreachable!("the overflow aborts the process");
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "stack_overflow_names_the_green_thread_and_aborts",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("MOSS_OVERFLOW_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = run_child(
+        "stack_overflow_names_the_green_thread_and_aborts",
+        &[("MOSS_OVERFLOW_CHILD", "1")],
+    );
+    let stderr = &output.stderr;
     assert!(
         !output.status.success(),
         "the child must not survive an overflow"
@@ -46,7 +101,6 @@ fn stack_overflow_names_the_green_thread_and_aborts() {
             && stderr.contains("overflowed its stack of 65536 bytes"),
         "stderr: {stderr}"
     );
-    use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         output.status.signal(),
         Some(libc::SIGABRT),
@@ -72,17 +126,11 @@ fn a_segfault_that_is_not_an_overflow_is_not_reported_as_one() {
         });
         unreachable!("the fault kills the process");
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_segfault_that_is_not_an_overflow_is_not_reported_as_one",
-            "--nocapture",
-        ])
-        .env("MOSS_SEGV_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    use std::os::unix::process::ExitStatusExt;
+    let output = run_child(
+        "a_segfault_that_is_not_an_overflow_is_not_reported_as_one",
+        &[("MOSS_SEGV_CHILD", "1")],
+    );
+    let stderr = &output.stderr;
     assert_eq!(
         output.status.signal(),
         Some(libc::SIGSEGV),
@@ -168,21 +216,15 @@ fn mprotect_guards_meet_a_computed_limit_with_an_error_not_a_crash() {
     if std::env::var_os("MOSS_FILL_CHILD").is_some() {
         return fill_until_refused();
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "mprotect_guards_meet_a_computed_limit_with_an_error_not_a_crash",
-            "--nocapture",
-        ])
-        .env("MOSS_FILL_CHILD", "1")
-        .env("MOSS_STACK_GUARD", "mprotect")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let output = run_child(
+        "mprotect_guards_meet_a_computed_limit_with_an_error_not_a_crash",
+        &[("MOSS_FILL_CHILD", "1"), ("MOSS_STACK_GUARD", "mprotect")],
+    );
+    let stdout = &output.stdout;
     assert!(
         output.status.success(),
         "the child survived: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        output.stderr
     );
     let line = stdout
         .lines()
@@ -207,21 +249,179 @@ fn mprotect_guards_meet_a_computed_limit_with_an_error_not_a_crash() {
 
 #[test]
 fn stack_overflow_is_reported_with_mprotect_guards_too() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "stack_overflow_names_the_green_thread_and_aborts",
-            "--nocapture",
-        ])
-        .env("MOSS_OVERFLOW_CHILD", "1")
-        .env("MOSS_STACK_GUARD", "mprotect")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = run_child(
+        "stack_overflow_names_the_green_thread_and_aborts",
+        &[
+            ("MOSS_OVERFLOW_CHILD", "1"),
+            ("MOSS_STACK_GUARD", "mprotect"),
+        ],
+    );
+    let stderr = &output.stderr;
     assert!(
         stderr.contains("green thread 'deep-recursion'") && stderr.contains("overflowed its stack"),
         "{stderr}"
     );
-    use std::os::unix::process::ExitStatusExt;
     assert_eq!(output.status.signal(), Some(libc::SIGABRT));
+}
+
+/// Length of the region [`recover_guarded_region`] recovers faults on: a
+/// multiple of any page size up to 64 KiB.
+const GUARDED_LEN: usize = 64 * 1024;
+
+/// Start of the region [`recover_guarded_region`] recovers faults on; 0
+/// until the child maps it.
+static GUARDED_REGION: AtomicUsize = AtomicUsize::new(0);
+
+/// How many faults [`recover_guarded_region`] has recovered from.
+static RECOVERED: AtomicUsize = AtomicUsize::new(0);
+
+/// A SIGSEGV handler of the kind a JIT or a user installs: a fault inside
+/// [`GUARDED_REGION`] makes the region accessible and returns, so the access
+/// is retried and succeeds; any other fault takes the default action.
+extern "C" fn recover_guarded_region(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
+    let region = GUARDED_REGION.load(Ordering::SeqCst);
+    // SAFETY: the kernel (or moss's handler, passing on the kernel's
+    // arguments) gives a SA_SIGINFO handler a valid siginfo; for a SIGSEGV
+    // it fills si_addr.
+    let address = unsafe { (*info).si_addr() } as usize;
+    if region != 0 && (region..region + GUARDED_LEN).contains(&address) {
+        // SAFETY: the range is the PROT_NONE mapping the child made for this
+        // handler; it holds no Rust object whose access rights matter.
+        let unprotected = unsafe {
+            libc::mprotect(
+                region as *mut libc::c_void,
+                GUARDED_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        if unprotected == 0 {
+            RECOVERED.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+    }
+    // SAFETY: reinstalling the default action has no memory-safety
+    // preconditions; the fault then repeats and kills the process.
+    unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
+}
+
+/// Installs [`recover_guarded_region`] for SIGSEGV, without `SA_ONSTACK`,
+/// and maps the PROT_NONE region it recovers; returns the region's start.
+fn install_recovering_handler() -> usize {
+    // SAFETY: all-zeroes is a valid sigaction (SIG_DFL, no flags).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = recover_guarded_region as *const () as libc::sighandler_t;
+    action.sa_flags = libc::SA_SIGINFO;
+    // SAFETY: `action.sa_mask` is a valid sigset_t we own.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is valid and its handler has the SA_SIGINFO
+    // signature; the old-action pointer is null.
+    let installed = unsafe { libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()) };
+    assert_eq!(installed, 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choice
+    // aliases nothing.
+    let region = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            GUARDED_LEN,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(
+        region,
+        libc::MAP_FAILED,
+        "{}",
+        std::io::Error::last_os_error()
+    );
+    GUARDED_REGION.store(region as usize, Ordering::SeqCst);
+    region as usize
+}
+
+#[test]
+fn overflow_is_still_reported_after_an_unrelated_fault_another_handler_recovered() {
+    if std::env::var_os("MOSS_RECOVERED_FAULT_CHILD").is_some() {
+        // Installed before the hub starts, so moss's handler chains to it.
+        let region = install_recovering_handler();
+        moss::run(move || {
+            let value = moss::spawn(move || {
+                let slot = region as *mut u64;
+                // SAFETY: `slot` is the start of a live, page-aligned
+                // mapping of GUARDED_LEN bytes; the first access faults and
+                // the recovering handler makes the mapping read-write.
+                unsafe { std::ptr::write_volatile(slot, 42) };
+                // SAFETY: as above; the mapping is read-write by now.
+                unsafe { std::ptr::read_volatile(slot) }
+            })
+            .join()
+            .unwrap();
+            assert_eq!(value, 42);
+            assert_eq!(RECOVERED.load(Ordering::SeqCst), 1);
+            eprintln!("the recovering handler recovered the fault");
+            let handle = moss::Builder::new()
+                .name("deep-after-recovery".into())
+                .stack_size(64 * 1024)
+                .spawn(|| deep(0));
+            let _ = handle.unwrap().join();
+        });
+        unreachable!("the overflow aborts the process");
+    }
+    let output = run_child(
+        "overflow_is_still_reported_after_an_unrelated_fault_another_handler_recovered",
+        &[("MOSS_RECOVERED_FAULT_CHILD", "1")],
+    );
+    let stderr = &output.stderr;
+    assert!(
+        stderr.contains("the recovering handler recovered the fault"),
+        "the unrelated fault was recovered first: {stderr}"
+    );
+    assert!(
+        stderr.contains("green thread 'deep-after-recovery'")
+            && stderr.contains("overflowed its stack of 65536 bytes"),
+        "stderr: {stderr}"
+    );
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGABRT),
+        "aborted by moss's handler, not killed by the default action: {stderr}"
+    );
+}
+
+#[test]
+fn a_fault_the_previous_action_ignores_kills_instead_of_looping() {
+    if std::env::var_os("MOSS_IGNORED_FAULT_CHILD").is_some() {
+        // SAFETY: installing SIG_IGN has no memory-safety preconditions.
+        let previous = unsafe { libc::signal(libc::SIGSEGV, libc::SIG_IGN) };
+        assert_ne!(previous, libc::SIG_ERR);
+        moss::run(|| {
+            moss::spawn(|| {
+                // SAFETY: deliberately faults, in a child process.
+                unsafe {
+                    std::ptr::write_volatile(
+                        std::ptr::dangling_mut::<u64>().wrapping_add(1 << 20),
+                        1,
+                    )
+                };
+            })
+            .join()
+            .ok();
+        });
+        unreachable!("the fault kills the process");
+    }
+    let output = run_child(
+        "a_fault_the_previous_action_ignores_kills_instead_of_looping",
+        &[("MOSS_IGNORED_FAULT_CHILD", "1")],
+    );
+    let stderr = &output.stderr;
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGSEGV),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("overflowed its stack"), "stderr: {stderr}");
 }

@@ -5,9 +5,11 @@
 //! guard page is. On a fault, the handler (running on the
 //! alternate signal stack) compares the fault address with that guard
 //! page. A match prints which green thread overflowed and its stack size
-//! with raw `write(2)` calls and aborts; anything else restores the action
-//! that was installed before and returns, so the fault repeats and std's
-//! own handler (or the default action) deals with it.
+//! with raw `write(2)` calls and aborts. Anything else goes to the action
+//! that was installed before (std's own overflow handler, a user's or a
+//! JIT's handler, or the default action) while moss's handler stays
+//! installed, so overflows are still reported after a fault that another
+//! handler recovered from (see `sys::PreviousActions::forward`).
 
 use std::sync::OnceLock;
 
@@ -25,7 +27,7 @@ pub(crate) struct OverflowInfo {
 }
 
 /// The actions that were installed before ours.
-static PREVIOUS: OnceLock<[libc::sigaction; 2]> = OnceLock::new();
+static PREVIOUS: OnceLock<sys::PreviousActions> = OnceLock::new();
 
 /// Installs the handler once per process and an alternate signal stack on
 /// this thread if it has none.
@@ -35,34 +37,39 @@ pub(crate) fn install() {
         Ok(previous) => previous,
         Err(err) => {
             log::warn!("moss: cannot install the stack overflow handler: {err}");
-            // SAFETY: all-zero sigaction is SIG_DFL with an empty mask.
-            unsafe { std::mem::zeroed() }
+            sys::PreviousActions::default()
         }
     });
 }
 
+/// The SIGSEGV/SIGBUS handler. Async-signal-safe: no allocation, no lock.
 extern "C" fn on_fault(
     signal: libc::c_int,
     info: *mut libc::siginfo_t,
-    _context: *mut libc::c_void,
+    context: *mut libc::c_void,
 ) {
-    // SAFETY: the kernel passes a valid siginfo to a SA_SIGINFO handler.
-    let address = unsafe { sys::fault_address(info) };
-    let running = crate::context::running_ptr();
-    // SAFETY: a non-null running pointer points to the green thread that
-    // `Context::resume` is running on this OS thread and keeps alive for
-    // the whole switch (see context.rs); a fault on its stack happens
-    // inside that switch.
-    if let Some(green) = unsafe { running.as_ref() } {
-        let info = &green.info;
-        if (info.guard_lo..info.guard_hi).contains(&address) {
-            report(info);
-            sys::abort();
+    // SAFETY: `install` installs this function as the SA_SIGINFO handler of
+    // SIGSEGV and SIGBUS, so these are the kernel's arguments; `fault` is
+    // dropped before this function returns.
+    let fault = unsafe { sys::Fault::new(signal, info, context) };
+    if let Some(address) = fault.address() {
+        let running = crate::context::running_ptr();
+        // SAFETY: a non-null running pointer points to the green thread that
+        // `Context::resume` is running on this OS thread and keeps alive for
+        // the whole switch (see context.rs); a fault on its stack happens
+        // inside that switch.
+        if let Some(green) = unsafe { running.as_ref() } {
+            let info = &green.info;
+            if (info.guard_lo..info.guard_hi).contains(&address) {
+                report(info);
+                sys::abort();
+            }
         }
     }
-    let index = usize::from(signal != libc::SIGSEGV);
+    // Unset only while `install` is still installing: returning makes the
+    // fault repeat until the previous actions are known.
     if let Some(previous) = PREVIOUS.get() {
-        sys::restore_action(signal, &previous[index]);
+        previous.forward(&fault);
     }
 }
 

@@ -3,9 +3,13 @@
 //! A backend provides: the page size, anonymous reservations ([`Mapping`]),
 //! guard-page installation ([`install_guard`]), an alternate signal stack for
 //! the current thread ([`ensure_alt_stack`]), a fault handler installer
-//! ([`install_fault_handler`]) and an async-signal-safe write to stderr
-//! ([`write_stderr`]). Every call goes through [`syscall!`], which turns `-1`
-//! into [`io::Error::last_os_error`]. Linux x86-64 is the tested platform.
+//! ([`install_fault_handler`]) that hands the faults it does not claim to
+//! the actions installed before it ([`PreviousActions::forward`], see
+//! [`signal`]) and an async-signal-safe write to stderr ([`write_stderr`]).
+//! Every call that reports failure as `-1` goes through `syscall!`, which
+//! turns that into [`io::Error::last_os_error`]; each call site, like each
+//! `unsafe` block, says why it is sound in its own `// SAFETY:` comment.
+//! Linux x86-64 is the tested platform.
 
 use std::io;
 use std::ptr::NonNull;
@@ -24,6 +28,10 @@ macro_rules! syscall {
         }
     }};
 }
+
+mod signal;
+
+pub(crate) use signal::{ensure_alt_stack, install_fault_handler, Fault, PreviousActions};
 
 /// `madvise(MADV_GUARD_INSTALL)`: Linux ≥ 6.13 turns a range into guard
 /// regions without splitting the mapping. Not yet in the `libc` crate.
@@ -78,6 +86,8 @@ impl Mapping {
             NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         // Transparent huge pages would back several stacks' first pages with
         // one 2 MiB page; refuse them. Failure only costs memory, so ignore it.
+        // SAFETY: `ptr..ptr + len` is the mapping just created and owned
+        // here; MADV_NOHUGEPAGE changes how it is backed, not its contents.
         let _ = syscall!(madvise(ptr.as_ptr().cast(), len, libc::MADV_NOHUGEPAGE));
         Ok(Mapping { ptr, len })
     }
@@ -95,9 +105,10 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: by the type's invariant the range is a mapping we own; no
-        // stack inside it is in use any more (the stack pool keeps the
-        // mapping alive while any stack carved from it exists).
+        // SAFETY: by the type's invariant the range is a live mapping owned
+        // by this value alone, unmapped once; no stack inside it is in use
+        // any more (the stack pool keeps the mapping alive while any stack
+        // carved from it exists).
         let _ = syscall!(munmap(self.ptr.as_ptr().cast(), self.len));
     }
 }
@@ -125,10 +136,15 @@ pub(crate) unsafe fn install_guard(
     prefer: GuardKind,
 ) -> io::Result<GuardKind> {
     if prefer == GuardKind::Madvise
+        // SAFETY: by the function's contract the range is page aligned,
+        // inside a mapping the caller owns and holds no live Rust object, so
+        // making it fault on access invalidates nothing.
         && syscall!(madvise(addr as *mut libc::c_void, len, MADV_GUARD_INSTALL)).is_ok()
     {
         return Ok(GuardKind::Madvise);
     }
+    // SAFETY: as for the madvise above: an owned, page-aligned range
+    // holding no live Rust object.
     syscall!(mprotect(addr as *mut libc::c_void, len, libc::PROT_NONE))?;
     Ok(GuardKind::Mprotect)
 }
@@ -141,6 +157,9 @@ pub(crate) unsafe fn install_guard(
 /// The range must be page aligned, inside a mapping owned by the caller, and
 /// hold no live Rust object.
 pub(crate) unsafe fn discard(addr: usize, len: usize) {
+    // SAFETY: by the function's contract the range is page aligned, inside
+    // a mapping the caller owns and holds no live Rust object, so zeroing
+    // its pages invalidates nothing.
     let _ = syscall!(madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED));
 }
 
@@ -163,7 +182,9 @@ pub(crate) fn map_count() -> usize {
 /// no allocation, no lock, no Rust I/O machinery.
 pub(crate) fn write_stderr(mut bytes: &[u8]) {
     while !bytes.is_empty() {
-        // SAFETY: the pointer and length come from a live slice.
+        // SAFETY: the pointer and length come from a live slice, only read.
+        // fd 2 is not owned here: write neither closes nor keeps it, and a
+        // closed descriptor only makes the call fail.
         let n = unsafe { libc::syscall(libc::SYS_write, 2, bytes.as_ptr(), bytes.len()) };
         if n <= 0 {
             return;
@@ -176,105 +197,4 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
 pub(crate) fn abort() -> ! {
     // SAFETY: abort has no preconditions.
     unsafe { libc::abort() }
-}
-
-thread_local! {
-    /// An alternate signal stack this module installed for this thread, if
-    /// the thread had none; freed when the thread exits.
-    static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
-}
-
-/// An alternate signal stack installed with `sigaltstack`, removed on drop.
-struct AltStack {
-    mapping: Mapping,
-}
-
-impl Drop for AltStack {
-    fn drop(&mut self) {
-        let disable = libc::stack_t {
-            ss_sp: std::ptr::null_mut(),
-            ss_flags: libc::SS_DISABLE,
-            ss_size: 0,
-        };
-        // SAFETY: disabling the alternate stack of the current thread before
-        // its memory is unmapped; `disable` is a valid stack_t.
-        let _ = syscall!(sigaltstack(&disable, std::ptr::null_mut()));
-        let _ = &self.mapping;
-    }
-}
-
-/// Makes sure the current thread has an alternate signal stack, so the fault
-/// handler can run when a green thread's stack is exhausted. std installs
-/// one on the threads it starts; other threads get one from here.
-pub(crate) fn ensure_alt_stack() {
-    let mut current = std::mem::MaybeUninit::<libc::stack_t>::zeroed();
-    // SAFETY: querying only; `current` is valid for writes.
-    if syscall!(sigaltstack(std::ptr::null(), current.as_mut_ptr())).is_err() {
-        return;
-    }
-    // SAFETY: sigaltstack succeeded and filled `current`.
-    let current = unsafe { current.assume_init() };
-    if current.ss_flags & libc::SS_DISABLE == 0 {
-        return;
-    }
-    let size = (libc::SIGSTKSZ).max(64 * 1024);
-    let Ok(mapping) = Mapping::reserve(size) else {
-        return;
-    };
-    let stack = libc::stack_t {
-        ss_sp: mapping.start() as *mut libc::c_void,
-        ss_flags: 0,
-        ss_size: mapping.len(),
-    };
-    // SAFETY: the mapping stays alive in ALT_STACK until this thread exits,
-    // where AltStack's drop disables the alternate stack first.
-    if syscall!(sigaltstack(&stack, std::ptr::null_mut())).is_ok() {
-        ALT_STACK.with(|slot| *slot.borrow_mut() = Some(AltStack { mapping }));
-    }
-}
-
-/// Signature of a `SA_SIGINFO` handler.
-pub(crate) type FaultHandler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
-
-/// Installs `handler` for SIGSEGV and SIGBUS on the alternate stack and
-/// returns the actions it replaced, so the handler can restore them.
-pub(crate) fn install_fault_handler(handler: FaultHandler) -> io::Result<[libc::sigaction; 2]> {
-    let mut previous = [zeroed_sigaction(), zeroed_sigaction()];
-    for (signal, old) in [libc::SIGSEGV, libc::SIGBUS]
-        .into_iter()
-        .zip(previous.iter_mut())
-    {
-        let mut action = zeroed_sigaction();
-        action.sa_sigaction = handler as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        // SAFETY: `action.sa_mask` is a valid sigset_t owned by us.
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        // SAFETY: both pointers are valid; the handler is an extern "C" fn
-        // with the SA_SIGINFO signature.
-        syscall!(sigaction(signal, &action, old))?;
-    }
-    Ok(previous)
-}
-
-/// Re-installs a saved signal action (used from inside the fault handler to
-/// hand a fault that is not ours back to whoever handled it before).
-pub(crate) fn restore_action(signal: libc::c_int, action: &libc::sigaction) {
-    // SAFETY: `action` was filled by a successful sigaction call;
-    // sigaction is async-signal-safe.
-    let _ = syscall!(sigaction(signal, action, std::ptr::null_mut()));
-}
-
-/// The fault address of a SIGSEGV/SIGBUS.
-///
-/// # Safety
-/// `info` must be the siginfo pointer the kernel passed to a SA_SIGINFO handler.
-pub(crate) unsafe fn fault_address(info: *const libc::siginfo_t) -> usize {
-    // SAFETY: per the function's contract `info` is valid; for SIGSEGV and
-    // SIGBUS the kernel fills si_addr.
-    unsafe { (*info).si_addr() as usize }
-}
-
-fn zeroed_sigaction() -> libc::sigaction {
-    // SAFETY: sigaction is a plain C struct for which all-zeroes is valid.
-    unsafe { std::mem::zeroed() }
 }
