@@ -1,4 +1,4 @@
-//! The core of every green socket: one std socket, its blocking mode, its cached timeouts and its readiness registration.
+//! The core of every green socket: one std socket, its blocking mode, its cached timeouts and its readiness registrations.
 //!
 //! [`Source::io`] is the one path every socket operation takes:
 //!
@@ -13,6 +13,10 @@
 //! the layer sets `O_NONBLOCK` and remembers it did ([`Mode`]). The mode is
 //! a property of the open file description, so duplicates made by
 //! `try_clone` share one [`Mode`].
+//!
+//! Inside a hub the descriptor is registered with that hub's epoll on its
+//! first call that would block there. A socket used by green threads of
+//! several hubs has one registration per hub ([`Source::registration`]).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -21,6 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moss_runtime::io::{Interest, Registration};
+use moss_runtime::park::Wake;
 use socket2::SockRef;
 
 use crate::sys;
@@ -104,12 +109,34 @@ pub(crate) fn in_hub() -> bool {
     moss_runtime::try_current().is_some()
 }
 
+/// Pauses before retrying an operation whose recovery no readiness event
+/// announces (`accept` out of descriptors, a Unix `connect` to a full
+/// backlog): parks the green thread for `pause`, or sleeps the OS thread
+/// outside a hub. A kill or an elapsed `moss::timeout` unwinds, as at any
+/// blocking point.
+///
+/// Returns `false` when the green thread cannot wait: it is already
+/// unwinding (a destructor) with an interrupt pending, so every park would
+/// return at once and a retry loop would spin. The caller then returns its
+/// error instead of retrying.
+pub(crate) fn back_off(what: &'static str, pause: Duration) -> bool {
+    if !in_hub() {
+        std::thread::sleep(pause);
+        return true;
+    }
+    let deadline = Instant::now().checked_add(pause);
+    match moss_runtime::park::park_native(what, deadline, |_| {}) {
+        Wake::Ready | Wake::TimedOut => true,
+        Wake::Interrupted => false,
+    }
+}
+
 /// A std socket made green. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Source<T: AsFd> {
-    // Field order is drop order: the registration is dropped (and the
-    // descriptor deregistered from epoll) before `socket` closes it.
-    registration: Mutex<Option<Arc<Registration>>>,
+    // Field order is drop order: the registrations are dropped (and the
+    // descriptor deregistered from each epoll) before `socket` closes it.
+    registrations: Mutex<Vec<Arc<Registration>>>,
     mode: Arc<Mode>,
     socket: T,
 }
@@ -137,7 +164,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
 
     fn with_mode(socket: T, mode: Arc<Mode>) -> Source<T> {
         Source {
-            registration: Mutex::new(None),
+            registrations: Mutex::new(Vec::new()),
             mode,
             socket,
         }
@@ -271,18 +298,30 @@ impl<T: AsFd + AsRawFd> Source<T> {
     }
 
     /// This descriptor's registration with the current hub, created on
-    /// first use and replaced when the socket has moved to another hub.
+    /// first use there.
+    ///
+    /// A socket shared by green threads of several hubs has one
+    /// registration per hub: epoll refuses a second `ADD` of a descriptor
+    /// it still holds (`EEXIST`), and a green thread parked on one hub keeps
+    /// that hub's registration alive while another hub uses the socket.
+    /// When a hub registers, the registrations of other hubs that nobody
+    /// holds any more (no green thread waits on them) are dropped, which
+    /// deregisters them there, so the list never outgrows the hubs that use
+    /// the socket now.
     fn registration(&self) -> io::Result<Arc<Registration>> {
-        let mut slot = self
-            .registration
+        let mut registrations = self
+            .registrations
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(registration) = slot.as_ref().filter(|r| r.is_current_hub()) {
+        if let Some(registration) = registrations.iter().find(|r| r.is_current_hub()) {
             return Ok(Arc::clone(registration));
         }
-        // Dropping a registration of another hub deregisters it there.
+        // None of them is the current hub's. Drop those no green thread
+        // holds: only this list refers to them, and the lock keeps anyone
+        // from taking one meanwhile.
+        registrations.retain(|registration| Arc::strong_count(registration) > 1);
         let registration = Arc::new(Registration::new(self.socket.as_fd())?);
-        *slot = Some(Arc::clone(&registration));
+        registrations.push(Arc::clone(&registration));
         Ok(registration)
     }
 
@@ -314,11 +353,11 @@ impl<T: AsFd + AsRawFd> Source<T> {
     /// socket, so a failure to restore the mode is only logged.
     pub(crate) fn into_inner(self) -> T {
         let Source {
-            registration,
+            registrations,
             mode,
             socket,
         } = self;
-        drop(registration);
+        drop(registrations);
         if mode.flags() & LAYER_NONBLOCKING != 0 {
             match SockRef::from(&socket).set_nonblocking(false) {
                 Ok(()) => mode.set(LAYER_NONBLOCKING, false),

@@ -8,7 +8,7 @@ use moss_runtime::io::Interest;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::addr::{each_addr, ToSocketAddrs};
-use crate::source::{in_hub, Source, Timeouts};
+use crate::source::{back_off, in_hub, Source, Timeouts};
 
 /// The first and the longest pause of `accept` while descriptors are
 /// exhausted.
@@ -25,7 +25,10 @@ const EXHAUSTION_BACKOFF: (Duration, Duration) =
 /// open files) it does not return the error to a loop that would retry at
 /// once: it logs a warning (once per listener), sleeps 1 ms, 2 ms, … up to
 /// 100 ms between attempts, and returns when a connection is accepted.
-/// The pending connection waits in the backlog meanwhile.
+/// The pending connection waits in the backlog meanwhile. A kill or an
+/// elapsed `moss::timeout` interrupts the back-off; an `accept` made while
+/// the green thread already unwinds from one (in a destructor) returns the
+/// error instead of waiting.
 ///
 /// # Examples
 /// ```
@@ -105,7 +108,9 @@ impl TcpListener {
                             self.local_addr().ok()
                         );
                     }
-                    moss_runtime::sleep(backoff);
+                    if !back_off("accept back-off", backoff) {
+                        return Err(err);
+                    }
                     backoff = (backoff * 2).min(EXHAUSTION_BACKOFF.1);
                 }
                 result => return result,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use moss_runtime::io::Interest;
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::source::{in_hub, Source, Timeouts};
+use crate::source::{back_off, in_hub, Source, Timeouts};
 
 /// The first and the longest pause of a connect to a listener whose
 /// backlog is full (Unix sockets report `EAGAIN`, not readiness).
@@ -171,10 +171,15 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
-    /// Connects to the socket file `path`.
+    /// Connects to the socket file `path`. Inside a hub, a connect to a
+    /// listener whose backlog is full is retried after a pause of 1 ms,
+    /// 2 ms, … up to 50 ms (the kernel reports `EAGAIN` and no readiness).
     ///
     /// # Errors
-    /// What `connect` reports (`NotFound`, `ConnectionRefused`).
+    /// What `connect` reports (`NotFound`, `ConnectionRefused`); `EAGAIN`
+    /// (`WouldBlock`) for a full backlog when the green thread is already
+    /// unwinding from a kill or an elapsed `moss::timeout` (in a
+    /// destructor) and cannot wait.
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         if !in_hub() {
             return net::UnixStream::connect(path).map(UnixStream::fresh);
@@ -188,7 +193,9 @@ impl UnixStream {
                 // The listener's backlog is full: no readiness tells when
                 // it drains, so retry after a pause.
                 Err(err) if err.raw_os_error() == Some(libc::EAGAIN) => {
-                    moss_runtime::sleep(backoff);
+                    if !back_off("connect back-off", backoff) {
+                        return Err(err);
+                    }
                     backoff = (backoff * 2).min(FULL_BACKLOG_BACKOFF.1);
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
