@@ -6,6 +6,8 @@
 //! green sockets from `moss-net-shims` as [`net`], and the HTTP/1.1 engine
 //! from `moss-server` as [`server`].
 
+#![forbid(unsafe_code)]
+
 pub use moss_runtime::*;
 
 /// Green sockets mirroring `std::net` (TCP, UDP, Unix) and DNS off the hub.

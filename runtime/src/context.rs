@@ -13,11 +13,38 @@
 //!
 //! The hub publishes the green thread it resumes in a second slot
 //! ([`RUNNING`]), set and cleared by [`Context::resume`] around the
-//! switch: the switch path and `moss::current` read it without touching
-//! the scheduler, and the stack-overflow handler reads it to name the
-//! green thread.
+//! switch (cleared by a drop guard, so even an unwind out of the
+//! coroutine cannot leave it dangling): the switch path and
+//! `moss::current` read it without touching the hub, and the
+//! stack-overflow handler reads it to name the green thread.
+//!
+//! Nothing of a green thread unwinds past its own frame: the coroutine's
+//! entry catches every panic (the green-thread wrappers catch the
+//! function's own and turn them into values; the entry catches what a
+//! destructor of theirs may still raise).
+//!
+//! # Unwinding is per green thread
+//!
+//! std keeps one count of unwinds in progress per OS thread, and
+//! `std::thread::panicking()` reads it. A green thread may suspend in the
+//! middle of an unwind (a destructor that blocks), and then every green
+//! thread of the hub would read `true`. The third slot,
+//! [`UNWINDING_ELSEWHERE`], counts the stacks of this OS thread other than
+//! the running one that are mid-unwind: green threads suspended while
+//! unwinding, and the hub's own stack while it tears down after a panic.
+//! While it is zero, std's flag speaks for the running green thread alone
+//! (see `Green::is_unwinding`).
+//!
+//! # Dropping a context
+//!
+//! A context that never finished is leaked, never force-unwound:
+//! corosensei's forced unwind runs destructors outside any green-thread
+//! context and aborts the process if one of them suspends. The hub only
+//! drops unfinished contexts of green threads that could not be made to
+//! finish (see `hub.rs`, teardown).
 
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
@@ -36,11 +63,16 @@ thread_local! {
     /// Const-initialised and without destructor: readable from a signal
     /// handler.
     static RUNNING: Cell<*const Green> = const { Cell::new(std::ptr::null()) };
+
+    /// Stacks of this OS thread, other than the running one, that are in
+    /// the middle of an unwind (see the module docs).
+    static UNWINDING_ELSEWHERE: Cell<usize> = const { Cell::new(0) };
 }
 
 /// A suspended or running green thread's machine context.
 pub(crate) struct Context {
-    coroutine: Inner,
+    /// Dropped only once finished (see the module docs on dropping).
+    coroutine: ManuallyDrop<Inner>,
 }
 
 impl Context {
@@ -49,45 +81,80 @@ impl Context {
     /// `body` must not unwind: the green-thread wrapper catches every panic.
     pub(crate) fn new(stack: PooledStack, body: impl FnOnce() + 'static) -> Context {
         Context {
-            coroutine: Coroutine::with_stack(stack, wrap(body)),
+            coroutine: ManuallyDrop::new(Coroutine::with_stack(stack, wrap(body))),
         }
+    }
+
+    /// The root green thread's context: its body borrows from
+    /// `HubBuilder::run`'s frame (the function and the result slot).
+    ///
+    /// Sound because of how `run` uses it, which is the only caller: `run`
+    /// does not return before the root's context has finished or been
+    /// dropped, and a dropped unfinished context is leaked, never resumed
+    /// (see the module docs); only `run`'s own event loop resumes green
+    /// threads of its hub, and it has ended by then.
+    pub(crate) fn root<'a>(stack: PooledStack, body: impl FnOnce() + 'a) -> Context {
+        // SAFETY: by the above, the context is never resumed after `run`'s
+        // frame, and so the data `body` borrows, is gone.
+        unsafe { Context::new_scoped(stack, body) }
     }
 
     /// Like [`Context::new`] for a body that borrows from the caller.
     ///
     /// # Safety
-    /// Everything `body` borrows must outlive the context: the caller must
-    /// drive it to completion (or drop it, which unwinds it) before any
-    /// borrowed data goes away, and must not leak it.
-    pub(crate) unsafe fn new_scoped<'a>(stack: PooledStack, body: impl FnOnce() + 'a) -> Context {
-        // SAFETY: the borrowed data outlives the coroutine by this
-        // function's contract.
+    /// Everything `body` borrows must outlive every resumption of the
+    /// context: the caller must not resume it after borrowed data went
+    /// away. (Dropping an unfinished context leaks it without running
+    /// anything, so a context that is dropped instead of finished touches
+    /// no borrowed data.)
+    unsafe fn new_scoped<'a>(stack: PooledStack, body: impl FnOnce() + 'a) -> Context {
+        // SAFETY: the borrowed data outlives every resumption by this
+        // function's contract, and `Drop` never resumes an unfinished
+        // coroutine (it leaks it), so nothing runs after the borrow ends.
         let coroutine = unsafe { Inner::with_stack_unchecked(stack, wrap(body)) };
-        Context { coroutine }
+        Context {
+            coroutine: ManuallyDrop::new(coroutine),
+        }
     }
 
     /// Runs `green`, whose context this is, until it suspends (`false`)
     /// or finishes (`true`). Must be called from the hub, never from a
     /// green thread.
     pub(crate) fn resume(&mut self, green: &Green) -> bool {
+        /// Clears the published slots when the switch ends, however it ends.
+        struct Unpublish;
+        impl Drop for Unpublish {
+            fn drop(&mut self) {
+                RUNNING.with(|running| running.set(std::ptr::null()));
+                YIELDER.with(|slot| slot.set(std::ptr::null()));
+            }
+        }
         RUNNING.with(|running| running.set(green));
-        let finished = matches!(self.coroutine.resume(()), CoroutineResult::Return(()));
-        RUNNING.with(|running| running.set(std::ptr::null()));
-        YIELDER.with(|slot| slot.set(std::ptr::null()));
-        finished
-    }
-
-    /// Gives back the stack of a finished context.
-    pub(crate) fn into_stack(self) -> PooledStack {
-        self.coroutine.into_stack()
+        let _unpublish = Unpublish;
+        matches!(self.coroutine.resume(()), CoroutineResult::Return(()))
     }
 }
 
-/// Publishes the yielder when the coroutine starts, then runs `body`.
+impl Drop for Context {
+    fn drop(&mut self) {
+        if self.coroutine.done() {
+            // SAFETY: dropped once, here; a finished coroutine has nothing
+            // left to unwind and gives its stack back to the pool.
+            unsafe { ManuallyDrop::drop(&mut self.coroutine) };
+        }
+        // Unfinished: leaked with its stack (see the module docs).
+    }
+}
+
+/// Publishes the yielder when the coroutine starts, then runs `body`,
+/// catching whatever it lets escape so that no unwind leaves the
+/// coroutine.
 fn wrap<'a>(body: impl FnOnce() + 'a) -> impl FnOnce(&Yielder<(), ()>, ()) + 'a {
     move |yielder, ()| {
         YIELDER.with(|slot| slot.set(yielder));
-        body();
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            crate::green::discard(payload);
+        }
     }
 }
 
@@ -108,9 +175,47 @@ pub(crate) fn suspend() {
     // coroutine's stack for as long as the coroutine runs; we are that
     // coroutine, so it is alive.
     let yielder = unsafe { yielder.as_ref() }.expect("moss: suspend called outside a green thread");
+    // Leaving mid-unwind: the others must not take std's flag for theirs.
+    let unwinding = with_running(Green::is_unwinding).unwrap_or(false);
+    if unwinding {
+        UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
+    }
     yielder.suspend(());
+    if unwinding {
+        UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
+    }
     // Other green threads ran meanwhile and the hub cleared the slot.
     YIELDER.with(|slot| slot.set(yielder));
+}
+
+/// Stacks of this OS thread other than the running one that are
+/// mid-unwind (see the module docs).
+#[inline]
+pub(crate) fn unwinding_elsewhere() -> usize {
+    UNWINDING_ELSEWHERE.with(Cell::get)
+}
+
+/// Counts the hub's own stack as mid-unwind for as long as it lives (the
+/// hub tearing down while a panic unwinds through `run`, or `run` called
+/// from a destructor during an unwind).
+pub(crate) struct HubUnwinding(bool);
+
+impl HubUnwinding {
+    /// Marks the hub's stack if `unwinding`.
+    pub(crate) fn enter(unwinding: bool) -> HubUnwinding {
+        if unwinding {
+            UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
+        }
+        HubUnwinding(unwinding)
+    }
+}
+
+impl Drop for HubUnwinding {
+    fn drop(&mut self) {
+        if self.0 {
+            UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
+        }
+    }
 }
 
 /// Runs `f` with the green thread running on this OS thread (`None` on

@@ -9,7 +9,7 @@ use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
-use crate::context::Context;
+use crate::context::{self, Context};
 use crate::local::{self, Locals};
 use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
 use crate::sched;
@@ -46,6 +46,15 @@ pub(crate) struct Green {
     pub(crate) woke: Cell<Wake>,
     /// An interrupt (kill, elapsed `timeout` scope) not yet delivered.
     pub(crate) pending: Cell<Option<Interrupt>>,
+    /// Whether this green thread is unwinding, as far as the hub knows:
+    /// set when an unwind starts in it (a `raise`, a panic seen by the
+    /// panic hook), refreshed by [`Green::is_unwinding`]. See
+    /// `context.rs` for why std's per-OS-thread flag is not enough.
+    pub(crate) unwinding: Cell<bool>,
+    /// Whether the current park ignores interrupts (a green thread that
+    /// is unwinding and waits for another green thread or a primitive):
+    /// a kill is recorded but does not end it.
+    pub(crate) shielded: Cell<bool>,
     /// What it is parked on, for reports.
     pub(crate) waiting_on: Cell<&'static str>,
     /// `moss::timeout` scopes open in this green thread.
@@ -87,6 +96,8 @@ impl Green {
             generation: Cell::new(0),
             woke: Cell::new(Wake::Ready),
             pending: Cell::new(None),
+            unwinding: Cell::new(false),
+            shielded: Cell::new(false),
             waiting_on: Cell::new(""),
             scopes: Scopes::default(),
             park_scope: Cell::new(None),
@@ -111,6 +122,28 @@ impl Green {
         if self.pending.get() != Some(Interrupt::Killed) {
             self.pending.set(Some(interrupt));
         }
+    }
+
+    /// Whether this green thread, which must be the running one, is
+    /// unwinding now (so an interrupt cannot be delivered as an unwind).
+    ///
+    /// std's `thread::panicking()` counts every unwind in progress on the
+    /// OS thread, including those of green threads suspended mid-unwind
+    /// (a destructor that blocks). When no other stack of this OS thread
+    /// is mid-unwind, it answers for this green thread exactly; otherwise
+    /// the hub's own record ([`Green::unwinding`]) decides, and a record
+    /// that may be stale errs on the side of "unwinding" (an interrupt is
+    /// then delivered later, never as a second unwind).
+    pub(crate) fn is_unwinding(&self) -> bool {
+        if !std::thread::panicking() {
+            self.unwinding.set(false);
+            return false;
+        }
+        if context::unwinding_elsewhere() == 0 {
+            self.unwinding.set(true);
+            return true;
+        }
+        self.unwinding.get()
     }
 }
 
@@ -186,6 +219,18 @@ enum JoinErrorKind {
 }
 
 impl JoinError {
+    fn killed() -> JoinError {
+        JoinError {
+            kind: JoinErrorKind::Killed,
+        }
+    }
+
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            kind: JoinErrorKind::Panic(payload),
+        }
+    }
+
     /// The green thread panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self.kind, JoinErrorKind::Panic(_))
@@ -269,25 +314,27 @@ impl<T> JoinHandle<T> {
     ///
     /// Parks the calling green thread. If the caller is killed (or its
     /// `moss::timeout` elapses) while waiting, the caller unwinds and the
-    /// target runs on, detached.
+    /// target runs on, detached. A caller that is already unwinding (a
+    /// destructor that joins) cannot unwind again: it waits until the
+    /// target finishes, whatever interrupt it receives meanwhile.
     ///
     /// # Panics
     /// If a green thread joins itself, or on a thread with no hub while the
     /// target has not finished.
     pub fn join(self) -> Result<T, JoinError> {
+        if let Some(result) = self.packet.result.borrow_mut().take() {
+            return result;
+        }
+        let joins_itself = sched::with_running(|me| std::ptr::eq(me, &*self.thread.green))
+            .expect("moss: JoinHandle::join called outside a green thread");
+        assert!(!joins_itself, "moss: a green thread cannot join itself");
         loop {
+            park::park_native_shielded("join", None, |unparker| {
+                *self.thread.green.join_waiter.borrow_mut() = Some(unparker);
+            });
             if let Some(result) = self.packet.result.borrow_mut().take() {
                 return result;
             }
-            let me = sched::current_green()
-                .expect("moss: JoinHandle::join called outside a green thread");
-            if Rc::ptr_eq(&me, &self.thread.green) {
-                panic!("moss: a green thread cannot join itself");
-            }
-            drop(me);
-            park::park_native("join", None, |unparker| {
-                *self.thread.green.join_waiter.borrow_mut() = Some(unparker);
-            });
         }
     }
 
@@ -296,9 +343,10 @@ impl<T> JoinHandle<T> {
     /// reports [`JoinError::is_killed`]. A green thread that has not started
     /// never runs. No effect on a finished green thread.
     ///
-    /// Inside a foreign (C) call made cooperative by the patch layer, the
-    /// kill surfaces as an error (`ECANCELED`) and the unwind happens at the
-    /// next Rust-native blocking point, after the C frames have returned.
+    /// A green thread that is already unwinding when killed (a destructor
+    /// that waits) is not unwound again: its I/O fails with `ECANCELED`,
+    /// its sleeps end, and its waits for other green threads last until
+    /// they end (see `docs/runtime.md`).
     ///
     /// [`join`]: JoinHandle::join
     pub fn kill(&self) {
@@ -329,11 +377,13 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub(crate) fn kill(green: &Rc<Green>) {
     match green.state.get() {
         State::Done => {}
-        State::Parked => {
+        State::Parked if !green.shielded.get() => {
             green.interrupt(Interrupt::Killed);
             park::wake(green, Wake::Interrupted);
         }
-        State::Ready | State::Running => green.interrupt(Interrupt::Killed),
+        // A shielded park (an unwinding green thread waiting for another)
+        // runs to its end; the kill is delivered after it, if ever.
+        State::Parked | State::Ready | State::Running => green.interrupt(Interrupt::Killed),
     }
 }
 
@@ -398,7 +448,11 @@ impl Builder {
         });
         let their_packet = Rc::clone(&packet);
         let body = move || {
-            let result = run_body(f);
+            // `run_body` catches the function's panics; this catches the
+            // rest (a destructor of the result or of a local that panics),
+            // so that a result is always stored and the joiner woken.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| run_body(f)))
+                .unwrap_or_else(|payload| Err(JoinError::from_panic(payload)));
             *their_packet.result.borrow_mut() = Some(result);
         };
         let green = sched.spawn(self.name, self.stack_size, |stack| {
@@ -415,31 +469,80 @@ impl Builder {
 /// Runs a green thread's function, turning panics and kills into values.
 /// A green thread killed before it started never calls `f`.
 pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
-    let me = sched::current_green().expect("a green thread body runs inside a hub");
-    if me.pending.get() == Some(Interrupt::Killed) {
-        drop(f);
-        return Err(JoinError {
-            kind: JoinErrorKind::Killed,
-        });
+    let killed = sched::with_running(|me| me.pending.get() == Some(Interrupt::Killed))
+        .expect("a green thread body runs inside a hub");
+    if killed {
+        // What `f` captured is dropped here, inside the green thread; a
+        // destructor that panics does not change why it ended.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
+            discard(payload);
+        }
+        return Err(JoinError::killed());
     }
-    drop(me);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
+    // The function has ended: a kill has done its work (it stays pending
+    // only while the unwind it caused runs, see `park::raise`).
+    sched::with_running(|me| {
+        if me.pending.get() == Some(Interrupt::Killed) {
+            me.pending.set(None);
+        }
+        me.is_unwinding();
+    });
     // Locals go while the green thread still runs, so their destructors
     // may block; one that panics is reported like a panic of the body.
     let cleared = panic::catch_unwind(local::clear_running);
-    result
-        .and_then(|value| cleared.map(|()| value))
-        .map_err(|payload| {
-            if payload.is::<KillSignal>() {
-                JoinError {
-                    kind: JoinErrorKind::Killed,
-                }
-            } else {
-                JoinError {
-                    kind: JoinErrorKind::Panic(payload),
-                }
+    let result = match (result, cleared) {
+        (Ok(value), Ok(())) => return Ok(value),
+        (Err(payload), cleared) => {
+            if let Err(second) = cleared {
+                discard(second);
             }
-        })
+            payload
+        }
+        (Ok(value), Err(payload)) => {
+            if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                discard(second);
+            }
+            payload
+        }
+    };
+    if result.is::<KillSignal>() {
+        discard(result);
+        Err(JoinError::killed())
+    } else {
+        Err(JoinError::from_panic(result))
+    }
+}
+
+/// Chains a panic hook, once per process, that records in the running
+/// green thread (if any) that it starts unwinding. `Green::is_unwinding`
+/// needs the record only while another green thread of the hub is
+/// suspended mid-unwind; a hook that the application installs later
+/// replaces this one, and then that case errs as described in
+/// `docs/caveats.md`.
+pub(crate) fn watch_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::thread::panicking() {
+        // `set_hook` panics on a panicking thread; a later hub installs it.
+        return;
+    }
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            sched::with_running(|green| green.unwinding.set(true));
+            previous(info);
+        }));
+    });
+}
+
+/// Drops a panic payload whose own destructor may panic, without letting
+/// that second panic unwind any further: a payload that panics when
+/// dropped is leaked, with a log line.
+pub(crate) fn discard(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        log::error!("moss: a panic payload panicked when dropped; leaking it");
+        std::mem::forget(again);
+    }
 }
 
 /// Spawns a new green thread on the current hub, like [`std::thread::spawn`].

@@ -23,8 +23,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::context::Context;
-use crate::green::{self, Green, State};
+use crate::context::{Context, HubUnwinding};
+use crate::green::{self, Green, JoinError, State};
 use crate::sched::{self, Config, Hub};
 use crate::stack::overflow;
 
@@ -146,61 +146,79 @@ impl HubBuilder {
     where
         F: FnOnce() -> T,
     {
-        let sched = match Hub::new(self.config) {
-            Ok(sched) => Rc::new(sched),
+        let hub = match Hub::new(self.config) {
+            Ok(hub) => Rc::new(hub),
             Err(err) => panic!("moss: cannot start a hub: {err}"),
         };
-        if !sched::install(Rc::clone(&sched)) {
+        if !sched::install(Rc::clone(&hub)) {
             panic!(
                 "moss::run called inside a running hub: nested hubs on one OS thread are not supported \
                  (spawn a green thread instead, or start a hub on another OS thread)"
             );
         }
-        let _uninstall = Uninstall(Rc::clone(&sched));
+        // Declared before the guard, so that it outlives every green
+        // thread's context, the root's included (the root's body borrows it).
+        let result: RefCell<Option<Result<T, JoinError>>> = RefCell::new(None);
+        let mut teardown = Teardown {
+            hub: Rc::clone(&hub),
+            done: false,
+        };
+        // `run` itself may be called by a destructor during an unwind.
+        let _caller = HubUnwinding::enter(std::thread::panicking());
         overflow::install();
+        green::watch_panics();
 
-        let result: RefCell<Option<std::thread::Result<T>>> = RefCell::new(None);
         let root = {
-            let stack = sched
+            let stack = hub
                 .root_stack()
                 .unwrap_or_else(|err| panic!("moss: no stack for the root: {err}"));
-            let id = sched.counters.next_id();
-            let green =
-                Rc::new_cyclic(|me| Green::new(id, Some("root".into()), &stack, me.clone()));
+            let id = hub.counters.next_id();
+            let root = Rc::new_cyclic(|me| Green::new(id, Some("root".into()), &stack, me.clone()));
             let body = || {
-                let value = panic::catch_unwind(AssertUnwindSafe(f));
-                let cleared = panic::catch_unwind(crate::local::clear_running);
-                let value = value.and_then(|value| cleared.map(|()| value));
+                let value = panic::catch_unwind(AssertUnwindSafe(|| green::run_body(f)))
+                    .unwrap_or_else(|payload| Err(JoinError::from_panic(payload)));
                 *result.borrow_mut() = Some(value);
             };
-            // SAFETY: `body` borrows `f` and `result`, which live until this
-            // function returns; the context is driven to completion below
-            // (or dropped by `abandon_all` via `Uninstall`) before that.
-            let context = unsafe { Context::new_scoped(stack, body) };
-            *green.context.borrow_mut() = Some(context);
-            sched.adopt(&green);
-            green
+            *root.context.borrow_mut() = Some(Context::root(stack, body));
+            hub.adopt(&root);
+            root
         };
-        event_loop(&sched, || root.state.get() == State::Done);
-        shut_down(&sched);
-        let result = result
-            .borrow_mut()
-            .take()
-            .expect("the root green thread has finished");
+        let stopped = event_loop(&hub, || root.state.get() == State::Done);
+        drop(root);
+        tear_down(&hub);
+        teardown.done = true;
+        match stopped {
+            Ok(()) => {}
+            Err(Stop::Deadlock(report)) => panic!("{report}"),
+            Err(Stop::Poll(err)) => panic!("moss: polling for I/O failed: {err}"),
+        }
+        let result = result.borrow_mut().take();
         match result {
-            Ok(value) => value,
-            Err(payload) => panic::resume_unwind(payload),
+            Some(Ok(value)) => value,
+            Some(Err(err)) => match err.try_into_panic() {
+                Ok(payload) => panic::resume_unwind(payload),
+                Err(err) => panic!("moss: the root green thread ended without a value: {err}"),
+            },
+            None => panic!("moss: the root green thread did not finish"),
         }
     }
 }
 
-/// Removes the hub from the thread, dropping whatever green threads are
-/// left (force-unwinding them) even when `run` itself unwinds.
-struct Uninstall(Rc<Hub>);
+/// Tears the hub down if `run` unwinds before it could (a panic in the
+/// hub's own code), and removes it from the thread in every case.
+struct Teardown {
+    hub: Rc<Hub>,
+    /// `run` tore the hub down itself.
+    done: bool,
+}
 
-impl Drop for Uninstall {
+impl Drop for Teardown {
     fn drop(&mut self) {
-        self.0.abandon_all();
+        if !self.done {
+            // This stack is mid-unwind while the green threads unwind.
+            let _unwinding = HubUnwinding::enter(std::thread::panicking());
+            tear_down(&self.hub);
+        }
         sched::uninstall();
     }
 }
@@ -242,61 +260,72 @@ where
     Hub::builder().run(f)
 }
 
+/// Why the event loop stopped before `done()`.
+enum Stop {
+    /// No green thread can ever wake; the report says who waits on what.
+    Deadlock(String),
+    /// epoll failed.
+    Poll(std::io::Error),
+}
+
 /// Drives the hub until `done()`.
-fn event_loop(sched: &Hub, done: impl Fn() -> bool) {
+fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
     let mut since_poll = 0;
     loop {
-        since_poll += sched.run_ready();
+        since_poll += hub.run_ready();
         if done() {
-            return;
+            return Ok(());
         }
-        if sched.has_ready() && since_poll < EVENT_INTERVAL {
+        if hub.has_ready() && since_poll < EVENT_INTERVAL {
             continue;
         }
         since_poll = 0;
         let now = Instant::now();
-        sched.timers.fire(now);
-        let timeout = if sched.has_ready() {
-            if sched.reactor.waiting() == 0 {
+        hub.timers.fire(now);
+        let timeout = if hub.has_ready() {
+            if hub.reactor.waiting() == 0 {
                 // Nobody waits for readiness, so an event could wake
                 // nobody: skip the system call (operations try before they
                 // park, so no edge is lost).
-                if sched.remote.pending() {
-                    sched.remote.drain();
+                if hub.remote.pending() {
+                    hub.remote.drain();
                 }
                 continue;
             }
             Some(Duration::ZERO)
-        } else if sched.remote.pending() {
+        } else if hub.remote.pending() {
             Some(Duration::ZERO)
         } else {
-            match sched.timers.next_deadline() {
+            match hub.timers.next_deadline() {
                 Some(at) => Some(at.saturating_duration_since(now)),
-                None if sched.reactor.waiting() == 0 && sched.remote.external() == 0 => {
-                    deadlock(sched);
-                    return;
+                None if hub.reactor.waiting() == 0 && hub.remote.external() == 0 => {
+                    return Err(Stop::Deadlock(deadlock_report(hub)));
                 }
                 None => None,
             }
         };
-        sched.counters.polls.set(sched.counters.polls.get() + 1);
-        if let Err(err) = sched.reactor.poll(timeout) {
-            panic!("moss: polling for I/O failed: {err}");
-        }
-        sched.remote.drain();
+        hub.counters.polls.set(hub.counters.polls.get() + 1);
+        hub.reactor.poll(timeout).map_err(Stop::Poll)?;
+        hub.remote.drain();
     }
 }
 
 /// Nothing is ready, no timer is armed, nobody waits for I/O, for offload
-/// work or for another OS thread: no green thread can ever wake. Panics
-/// with a report of who waits on what.
-fn deadlock(sched: &Hub) {
+/// work or for another OS thread: no green thread can ever wake. A report
+/// of who waits on what.
+fn deadlock_report(hub: &Hub) -> String {
     let mut report = String::from(
         "moss: deadlock: all green threads are asleep and nothing can wake them \
          (no runnable green thread, no timer, no I/O wait, no offload work, \
          no channel wait whose other side is alive):",
     );
-    let greens = sched.live_greens();
+    describe_waits(hub, &mut report);
+    report
+}
+
+/// One line per live green thread: what it waits on (and whose join).
+fn describe_waits(hub: &Hub, report: &mut String) {
+    let greens = hub.live_greens();
     let describe = |green: &Green| {
         let name = green.info.name.as_deref().unwrap_or("<unnamed>");
         format!("green thread '{name}' (id {})", green.info.id)
@@ -320,31 +349,30 @@ fn deadlock(sched: &Hub) {
             let _ = write!(report, " of {}", describe(target));
         }
     }
-    panic!("{report}");
 }
 
-/// Kills every green thread still alive once the root has finished and
-/// runs them until they have unwound.
-fn shut_down(sched: &Hub) {
-    sched.budget.shut_down();
-    loop {
-        let alive = sched.live_greens();
-        if alive.is_empty() {
-            return;
+/// Ends every green thread still alive: kills them and runs the hub until
+/// they have unwound (their destructors run inside their green threads,
+/// and may block). Green threads that still cannot finish (a destructor
+/// that waits forever) are leaked with a log line: they are never resumed
+/// and their stacks are not reused, but the hub, and `run`, can end.
+/// Green threads spawned meanwhile start killed.
+fn tear_down(hub: &Hub) {
+    hub.budget.shut_down();
+    hub.ending.set(true);
+    for green in hub.live_greens() {
+        green::kill(&green);
+    }
+    if let Err(stop) = event_loop(hub, || hub.alive() == 0) {
+        let mut report = String::from(
+            "moss: green threads that could not finish when their hub ended are leaked \
+             (their destructors wait forever):",
+        );
+        describe_waits(hub, &mut report);
+        if let Stop::Poll(err) = stop {
+            let _ = write!(report, "\n  (polling for I/O failed: {err})");
         }
-        for green in &alive {
-            if green.pending.get().is_none() {
-                green::kill(green);
-            }
-        }
-        drop(alive);
-        let finished = panic::catch_unwind(AssertUnwindSafe(|| {
-            event_loop(sched, || sched.alive() == 0)
-        }));
-        if finished.is_err() {
-            // A green thread blocks forever in a destructor; its context is
-            // dropped (force-unwound) by `Uninstall`.
-            return;
-        }
+        log::error!("{report}");
+        hub.leak_all();
     }
 }

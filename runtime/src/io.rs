@@ -258,15 +258,18 @@ impl Registration {
     ///
     /// # Errors
     /// `ErrorKind::TimedOut` when `deadline` passes first. A kill or an
-    /// elapsed `moss::timeout` unwinds the green thread.
+    /// elapsed `moss::timeout` unwinds the green thread; while it is
+    /// already unwinding (I/O in a destructor) they fail the wait instead,
+    /// with `ECANCELED` for a kill and `ETIMEDOUT` for a timeout (never
+    /// `ErrorKind::Interrupted`, which std's I/O helpers retry forever).
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         match self.park(interest, deadline, true)? {
             Ok(Wake::Ready) => Ok(()),
             Ok(Wake::TimedOut) => Err(io::Error::from(io::ErrorKind::TimedOut)),
-            Ok(Wake::Interrupted) | Err(_) => Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "green thread interrupted",
-            )),
+            Ok(Wake::Interrupted) | Err(_) => Err(sched::current_green()
+                .and_then(|green| green.pending.get())
+                .unwrap_or(Interrupt::Killed)
+                .into()),
         }
     }
 
@@ -311,14 +314,14 @@ impl Registration {
                 }
             }
         };
-        reactor.waiting.set(reactor.waiting.get() + 1);
-        let result = if native {
+        // Counted while parked, however the park ends (a kill unwinds
+        // through here).
+        let _waiting = Waiting::enter(reactor);
+        Ok(if native {
             Ok(park::park_native(what, deadline, register))
         } else {
             park::park(what, deadline, register)
-        };
-        reactor.waiting.set(reactor.waiting.get() - 1);
-        Ok(result)
+        })
     }
 
     /// Runs `op` until it stops returning `WouldBlock`, parking for
@@ -342,6 +345,22 @@ impl Registration {
                 result => return result,
             }
         }
+    }
+}
+
+/// One green thread counted in [`Reactor::waiting`] while it lives.
+struct Waiting<'a>(&'a Reactor);
+
+impl<'a> Waiting<'a> {
+    fn enter(reactor: &'a Reactor) -> Waiting<'a> {
+        reactor.waiting.set(reactor.waiting.get() + 1);
+        Waiting(reactor)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.set(self.0.waiting.get() - 1);
     }
 }
 

@@ -6,7 +6,8 @@
 //! `Option` check per switch). The watchdog samples both every quarter of
 //! the threshold: while a green thread runs and the counter has not moved
 //! for the threshold, that green thread is holding the hub (a CPU loop, a
-//! blocking call the patch layer does not cover). It logs one warning per
+//! blocking call such as `std::thread::sleep` or a `std::net` read). It
+//! logs one warning per
 //! such episode, with the green thread's id and name, and counts it in
 //! `Stats::blocked`.
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 
-use crate::park::{self, Wake};
-use crate::remote::{ExternalWait, ThreadSignal, Waiter};
+use crate::park::{self, RemoteUnparker};
+use crate::remote::ExternalWait;
 use crate::{context, sched};
 
 /// Default bound on a hub's offload threads.
@@ -65,18 +65,20 @@ impl OffloadPool {
         }
     }
 
-    /// Queues `job` and makes sure a worker will run it.
-    fn submit(&self, job: Job) {
+    /// Queues `job` and makes sure a worker will run it. When no worker
+    /// can be started and none is alive, nobody else will ever run the
+    /// queue: returns `false`, and the caller runs it ([`OffloadPool::run_queued`]).
+    fn submit(&self, job: Job) -> bool {
         self.shared.jobs.push(job);
         let mut state = self.shared.state.lock();
         if state.idle > 0 {
             state.idle -= 1;
             state.wakeups += 1;
             self.shared.work.notify_one();
-            return;
+            return true;
         }
         if state.threads >= self.shared.max_threads {
-            return;
+            return true;
         }
         state.threads += 1;
         drop(state);
@@ -84,19 +86,24 @@ impl OffloadPool {
         let spawned = thread::Builder::new()
             .name("moss-offload".into())
             .spawn(move || shared.work_loop());
-        if let Err(err) = spawned {
-            let mut state = self.shared.state.lock();
-            state.threads -= 1;
-            let alone = state.threads == 0;
-            drop(state);
-            log::warn!("moss: cannot start an offload thread: {err}");
-            if alone {
-                // Nobody else will ever run the queue: run it here, on the
-                // hub, rather than leave the caller parked forever.
-                while let Some(job) = self.shared.jobs.pop() {
-                    job();
-                }
+        match spawned {
+            Ok(_) => true,
+            Err(err) => {
+                let mut state = self.shared.state.lock();
+                state.threads -= 1;
+                let alone = state.threads == 0;
+                drop(state);
+                log::warn!("moss: cannot start an offload thread: {err}");
+                !alone
             }
+        }
+    }
+
+    /// Runs the queued jobs on the calling thread (when no offload thread
+    /// could be started).
+    fn run_queued(shared: &Shared) {
+        while let Some(job) = shared.jobs.pop() {
+            job();
         }
     }
 }
@@ -150,7 +157,8 @@ struct Completion<T> {
 
 struct Slot<T> {
     result: Option<thread::Result<T>>,
-    waiter: Option<Waiter>,
+    /// The parked caller.
+    waiter: Option<RemoteUnparker>,
 }
 
 /// Runs `f` on the hub's offload pool (OS threads) and parks the calling
@@ -158,7 +166,7 @@ struct Slot<T> {
 ///
 /// Use it for work that would otherwise hold the hub: CPU-heavy
 /// computation, file I/O, `getaddrinfo`, blocking calls into libraries
-/// that the patch layer cannot make cooperative. Outside a green thread it
+/// that do not go through moss's green sockets. Outside a green thread it
 /// simply runs `f` on the calling thread.
 ///
 /// The pool grows on demand up to the hub's bound
@@ -208,10 +216,21 @@ where
             slot.waiter.take()
         };
         if let Some(waiter) = waiter {
-            waiter.wake();
+            waiter.unpark();
         }
     });
-    sched.offload().submit(job);
+    let submitted = {
+        let pool = sched.offload();
+        pool.submit(job)
+            .then_some(())
+            .ok_or_else(|| Arc::clone(&pool.shared))
+    };
+    if let Err(shared) = submitted {
+        // Nobody else will ever run the queue: run it here, on the hub,
+        // rather than leave the caller parked forever. No borrow of the
+        // pool is held, so a job may itself call `spawn_blocking`.
+        OffloadPool::run_queued(&shared);
+    }
     let _external = ExternalWait::new(sched);
     loop {
         let mut slot = completion.slot.lock();
@@ -221,21 +240,12 @@ where
                 Err(payload) => panic::resume_unwind(payload),
             };
         }
-        let wake = park::park_native("spawn_blocking", None, move |unparker| {
-            slot.waiter = Some(Waiter::Green(unparker.remote()));
+        // A caller that is unwinding (a destructor) cannot be interrupted
+        // again: it waits for the job, parked like any other wait.
+        park::park_native_shielded("spawn_blocking", None, move |unparker| {
+            slot.waiter = Some(unparker.remote());
             drop(slot);
         });
-        if wake == Wake::Interrupted {
-            // Interrupted while already unwinding (a destructor called us):
-            // there is no value to unwind with, so block the OS thread.
-            let signal = Arc::new(ThreadSignal::default());
-            let mut slot = completion.slot.lock();
-            if slot.result.is_none() {
-                slot.waiter = Some(Waiter::Thread(Arc::clone(&signal)));
-                drop(slot);
-                signal.wait(None);
-            }
-        }
     }
 }
 

@@ -12,10 +12,17 @@
 //!   passed: `Err(`[`Interrupt`]`)`, the interrupt staying pending.
 //!
 //! Rust-native callers use [`park_native`], which delivers an interrupt as
-//! an unwind ([`raise`]); the patch hooks use [`park`] directly and turn the
-//! interrupt into an errno, leaving it pending for the next Rust-native
-//! blocking point, so no unwind ever crosses a foreign (C) frame. One
+//! an unwind ([`raise`]). Code that must not unwind (foreign (C) frames on
+//! the stack) uses [`park`] directly and turns the interrupt into an
+//! error, leaving it pending for the next Rust-native blocking point. One
 //! mechanism, so kill and timeout behave the same everywhere.
+//!
+//! A green thread that is already unwinding cannot unwind again (a second
+//! unwind out of a destructor aborts the process): [`park_native`] then
+//! returns [`Wake::Interrupted`] and its caller gives up the wait (I/O
+//! fails, a sleep ends), while waits on other green threads and on
+//! primitives park *shielded*: interrupts neither end nor prevent the
+//! park, which lasts until its unparker or its own deadline.
 //!
 //! Each park has a new generation number; an [`Unparker`] only wakes the
 //! park it was made for, so stale wake-ups (a timer that lost the race, an
@@ -37,8 +44,9 @@ pub enum Wake {
     Ready,
     /// The park's own deadline passed first.
     TimedOut,
-    /// An interrupt is pending ([`park_native`] only returns this while the
-    /// green thread is already unwinding, when it cannot unwind again).
+    /// An interrupt is pending and could not be delivered as an unwind
+    /// ([`park_native`] only returns this while the green thread is
+    /// already unwinding, when it cannot unwind again).
     Interrupted,
 }
 
@@ -188,19 +196,35 @@ pub fn park(
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
 ) -> Result<Wake, Interrupt> {
-    let sched = sched::current().expect("moss: park called outside a hub");
+    park_inner(what, deadline, register, false)
+}
+
+/// The park itself. A `shielded` park ignores interrupts: a pending one
+/// does not end it, neither does a kill, and enclosing `moss::timeout`
+/// scopes do not bound it; only an unparker or `deadline` does.
+fn park_inner(
+    what: &'static str,
+    deadline: Option<Instant>,
+    register: impl FnOnce(Unparker),
+    shielded: bool,
+) -> Result<Wake, Interrupt> {
+    let hub = sched::current().expect("moss: park called outside a hub");
     let green = sched::current_green().expect("moss: park called outside a green thread");
-    if let Some(interrupt) = green.pending.get() {
-        return Err(interrupt);
-    }
-    // The earliest of the park's own deadline and the innermost enclosing
-    // timeout scope's; on a tie the scope wins (its deadline is reached).
-    let scope = green.scopes.earliest();
-    let (effective, scope_id) = match (deadline, scope) {
-        (Some(own), Some((at, id))) if at <= own => (Some(at), Some(id)),
-        (Some(own), _) => (Some(own), None),
-        (None, Some((at, id))) => (Some(at), Some(id)),
-        (None, None) => (None, None),
+    let (effective, scope_id) = if shielded {
+        (deadline, None)
+    } else {
+        if let Some(interrupt) = green.pending.get() {
+            return Err(interrupt);
+        }
+        // The earliest of the park's own deadline and the innermost
+        // enclosing timeout scope's; on a tie the scope wins (its deadline
+        // is reached).
+        match (deadline, green.scopes.earliest()) {
+            (Some(own), Some((at, id))) if at <= own => (Some(at), Some(id)),
+            (Some(own), _) => (Some(own), None),
+            (None, Some((at, id))) => (Some(at), Some(id)),
+            (None, None) => (None, None),
+        }
     };
     if let Some(at) = effective {
         if at <= Instant::now() {
@@ -218,21 +242,26 @@ pub fn park(
     green.state.set(State::Parked);
     green.waiting_on.set(what);
     green.park_scope.set(scope_id);
+    green.shielded.set(shielded);
     register(Unparker {
         green: Rc::clone(&green),
         generation,
     });
     if let Some(at) = effective {
-        sched.timers.insert(at, Rc::clone(&green), generation);
+        hub.timers.insert(at, Rc::clone(&green), generation);
         green.timer_armed.set(true);
     }
-    drop(sched);
+    drop(hub);
     crate::context::suspend();
-    let sched = sched::current().expect("a resumed green thread runs inside its hub");
+    green.shielded.set(false);
     if green.timer_armed.replace(false) {
-        sched.timers.cancelled();
+        let hub = sched::current().expect("a resumed green thread runs inside its hub");
+        hub.timers.cancelled();
     }
     match green.woke.get() {
+        // Only kills and elapsed scopes wake with `Interrupted`, and
+        // neither reaches a shielded park: for it, this is spurious.
+        Wake::Interrupted if shielded => Ok(Wake::Ready),
         Wake::Interrupted => Err(green
             .pending
             .get()
@@ -242,9 +271,11 @@ pub fn park(
 }
 
 /// [`park`] for Rust-native blocking points: a pending interrupt unwinds
-/// the green thread ([`raise`]) instead of returning, except while it is
-/// already unwinding, when [`Wake::Interrupted`] is returned so that
-/// destructors fail fast instead of blocking.
+/// the green thread ([`raise`]) instead of returning, except while this
+/// green thread is already unwinding (a destructor that blocks), when it
+/// cannot unwind again: then [`Wake::Interrupted`] is returned, the
+/// interrupt stays pending, and the caller gives up its wait (an I/O call
+/// fails, a sleep ends).
 pub fn park_native(
     what: &'static str,
     deadline: Option<Instant>,
@@ -252,8 +283,49 @@ pub fn park_native(
 ) -> Wake {
     match park(what, deadline, register) {
         Ok(wake) => wake,
-        Err(_) if std::thread::panicking() => Wake::Interrupted,
+        Err(interrupt) => raise_or_report(interrupt),
+    }
+}
+
+/// [`park_native`] for waits on other green threads and on primitives
+/// (join, locks, channels, offload results): while this green thread is
+/// already unwinding, the park is shielded, so it waits until the thing
+/// it waits for happens (or `deadline`), whatever interrupt arrives
+/// meanwhile. Never returns [`Wake::Interrupted`].
+pub(crate) fn park_native_shielded(
+    what: &'static str,
+    deadline: Option<Instant>,
+    register: impl FnOnce(Unparker),
+) -> Wake {
+    let unwinding =
+        sched::with_running(Green::is_unwinding).expect("moss: park called outside a green thread");
+    if unwinding {
+        return park_shielded(what, deadline, register);
+    }
+    match park(what, deadline, register) {
+        Ok(wake) => wake,
         Err(interrupt) => raise(interrupt),
+    }
+}
+
+/// A shielded park (see `park_inner`): ends only by an unparker or
+/// `deadline`, never with [`Wake::Interrupted`]. For waits of a green
+/// thread that is unwinding.
+pub(crate) fn park_shielded(
+    what: &'static str,
+    deadline: Option<Instant>,
+    register: impl FnOnce(Unparker),
+) -> Wake {
+    park_inner(what, deadline, register, true).unwrap_or(Wake::Ready)
+}
+
+/// Unwinds with `interrupt`, or returns [`Wake::Interrupted`] when the
+/// running green thread is already unwinding.
+fn raise_or_report(interrupt: Interrupt) -> Wake {
+    if sched::with_running(Green::is_unwinding).unwrap_or(false) {
+        Wake::Interrupted
+    } else {
+        raise(interrupt)
     }
 }
 
@@ -261,12 +333,35 @@ pub fn park_native(
 /// A kill is caught by the spawn wrapper (`JoinError::is_killed`), an
 /// elapsed scope by its `moss::timeout`. The unwind does not run the panic
 /// hook, so nothing is printed.
+///
+/// The interrupt stays pending until the unwind reaches its target: while
+/// a killed green thread unwinds, its destructors' I/O fails at once
+/// (`ECANCELED`) and their sleeps end at once, so a kill always ends the
+/// green thread; a kill caught and swallowed by a `catch_unwind` of the
+/// application is raised again at the next blocking point. (An elapsed
+/// scope behaves the same way until its `moss::timeout` returns.)
+///
+/// Must not be called while the running green thread is unwinding (from
+/// a destructor during an unwind): a second unwind out of a destructor
+/// aborts the process. [`park_native`] checks this for its callers.
 pub fn raise(interrupt: Interrupt) -> ! {
-    if let Some(green) = sched::current_green() {
-        green.pending.set(None);
-    }
+    sched::with_running(|green| green.unwinding.set(true));
     match interrupt {
         Interrupt::Killed => panic::resume_unwind(Box::new(KillSignal)),
         Interrupt::Elapsed(id) => panic::resume_unwind(Box::new(ElapsedSignal(id))),
+    }
+}
+
+impl From<Interrupt> for std::io::Error {
+    /// The error an I/O call reports when it cannot deliver an interrupt
+    /// as an unwind: `ECANCELED` for a kill, `ETIMEDOUT` (kind
+    /// `TimedOut`) for an elapsed `moss::timeout`, as the patched libc
+    /// calls report them. Never `Interrupted`, which std's I/O helpers
+    /// retry at once.
+    fn from(interrupt: Interrupt) -> std::io::Error {
+        match interrupt {
+            Interrupt::Killed => std::io::Error::from_raw_os_error(libc::ECANCELED),
+            Interrupt::Elapsed(_) => std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+        }
     }
 }

@@ -41,7 +41,6 @@ use crate::io::HubWaker;
 use crate::park::Unparker;
 use crate::sched::{self, Hub, HubId};
 
-
 /// The part of a hub other OS threads reach.
 pub(crate) struct Remote {
     id: HubId,
@@ -253,23 +252,6 @@ impl Drop for ExternalWait {
     fn drop(&mut self) {
         let external = &self.sched.remote.external;
         external.set(external.get() - 1);
-    }
-}
-
-/// Someone waiting for a cross-thread primitive: a parked green thread
-/// (of any hub) or a blocked OS thread.
-#[derive(Debug, Clone)]
-pub(crate) enum Waiter {
-    Green(RemoteUnparker),
-    Thread(Arc<ThreadSignal>),
-}
-
-impl Waiter {
-    pub(crate) fn wake(&self) {
-        match self {
-            Waiter::Green(unparker) => unparker.unpark(),
-            Waiter::Thread(signal) => signal.notify(),
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! running green thread itself is published by `context.rs`. The event
 //! loop that drives all this lives in `hub.rs`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
@@ -110,6 +110,9 @@ pub struct Hub {
     pub(crate) budget: Rc<StackBudget>,
     pub(crate) config: Config,
     pub(crate) counters: Counters,
+    /// Set when the hub tears down: green threads spawned from then on
+    /// start killed (they never run their function).
+    pub(crate) ending: Cell<bool>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -140,6 +143,7 @@ impl Hub {
             budget,
             config,
             counters: Counters::default(),
+            ending: Cell::new(false),
         })
     }
 
@@ -194,6 +198,9 @@ impl Hub {
         let id = self.counters.next_id();
         let green = Rc::new_cyclic(|me| Green::new(id, name, &stack, me.clone()));
         *green.context.borrow_mut() = Some(make(stack));
+        if self.ending.get() {
+            green.interrupt(crate::park::Interrupt::Killed);
+        }
         green
             .slot
             .set(self.greens.borrow_mut().insert(Rc::clone(&green)));
@@ -267,9 +274,8 @@ impl Hub {
     /// Retires a green thread whose function has returned.
     fn finish(&self, green: &Rc<Green>) {
         green.state.set(State::Done);
-        if let Some(context) = green.context.borrow_mut().take() {
-            drop(context.into_stack());
-        }
+        let context = green.context.borrow_mut().take();
+        drop(context);
         self.greens.borrow_mut().try_remove(green.slot.get());
         if let (Some(monitor), Some(_)) = (&self.monitor, &green.info.name) {
             monitor.forget(green.info.id);
@@ -279,10 +285,11 @@ impl Hub {
         }
     }
 
-    /// Drops every remaining context, force-unwinding green threads that
-    /// never finished; used only when the hub is torn down abnormally.
-    pub(crate) fn abandon_all(&self) {
-        self.budget.shut_down();
+    /// Gives up on every green thread still alive: each is marked done
+    /// and its context dropped unfinished, which leaks it (it is never
+    /// resumed, see `context.rs`). For teardown only, once they could not
+    /// be made to finish.
+    pub(crate) fn leak_all(&self) {
         let greens: Vec<_> = self.greens.borrow_mut().drain().collect();
         self.ready.borrow_mut().clear();
         for green in greens {

@@ -227,29 +227,26 @@ fn park_until(deadline: Option<Instant>) {
 /// A scheduling point: a pending kill or elapsed [`timeout`] is delivered
 /// here.
 pub fn yield_now() {
-    let yielding = sched::with_running(|green| {
+    let interrupt = sched::with_running(|green| {
         if let Some((at, id)) = green.scopes.earliest() {
             if at <= Instant::now() {
                 green.interrupt(Interrupt::Elapsed(id));
             }
         }
-        // The hub queues a green thread that suspends in the Ready state.
-        green.state.set(State::Ready);
-        green.pending.get()
+        green.pending.get().filter(|_| !green.is_unwinding())
     });
-    match yielding {
+    match interrupt {
         None => return std::thread::yield_now(),
-        Some(Some(interrupt)) if !std::thread::panicking() => {
-            sched::with_running(|green| green.state.set(State::Running));
-            park::raise(interrupt);
-        }
-        Some(_) => {}
+        Some(Some(interrupt)) => park::raise(interrupt),
+        Some(None) => {}
     }
+    // The hub queues a green thread that suspends in the Ready state.
+    sched::with_running(|green| green.state.set(State::Ready));
     context::suspend();
-    if let Some(Some(interrupt)) = sched::with_running(|green| green.pending.get()) {
-        if !std::thread::panicking() {
-            park::raise(interrupt);
-        }
+    let interrupt =
+        sched::with_running(|green| green.pending.get().filter(|_| !green.is_unwinding()));
+    if let Some(Some(interrupt)) = interrupt {
+        park::raise(interrupt);
     }
 }
 
@@ -311,6 +308,11 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     green.scopes.push(id, deadline);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     green.scopes.pop(id);
+    if result.is_err() {
+        // The unwind that ended here may have been this green thread's
+        // only one; `is_unwinding` refreshes the record.
+        green.is_unwinding();
+    }
     if green.pending.get() == Some(Interrupt::Elapsed(id)) {
         // Delivered as an errno inside a foreign call and never re-raised:
         // the scope is over, so is the interrupt.

@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::waiter::{Hubs, Waiter, Wakeup};
-use crate::park::{self, Interrupt, Wake};
+use crate::green::Green;
+use crate::park::{self, Wake};
 use crate::remote::{ExternalWait, ThreadSignal};
 use crate::sync::deadline_after;
-use crate::{context, sched, time};
+use crate::{context, sched};
 
 /// The sending half of a channel; clone it for more producers.
 ///
@@ -203,11 +204,18 @@ impl<T> Chan<T> {
             Role::Receiver => "channel recv",
             Role::Sender => "channel send",
         };
-        let result = park::park(what, deadline, |unparker| {
+        let register = |unparker| {
             let waiter = state.hubs.waiter(&sched, unparker);
             state.enqueue(role, id, waiter);
             drop(state);
-        });
+        };
+        // A green thread that is unwinding (a destructor that waits)
+        // cannot be interrupted again: it waits until notified.
+        let result = if sched::with_running(Green::is_unwinding).unwrap_or(false) {
+            Ok(park::park_shielded(what, deadline, register))
+        } else {
+            park::park(what, deadline, register)
+        };
         let mut state = self.lock();
         let notified = !state.dequeue(role, id);
         match result {
@@ -227,8 +235,7 @@ impl<T> Chan<T> {
                     pass_on(&mut state, role);
                 }
                 drop(state);
-                let waited = interrupted(interrupt);
-                (waited, self.lock())
+                park::raise(interrupt)
             }
         }
     }
@@ -243,16 +250,6 @@ fn pass_on<T>(state: &mut Guard<'_, T>, role: Role) {
             MutexGuard::unlocked(state, || wakeup.wake());
         }
     }
-}
-
-/// Unwinds with `interrupt`, unless already unwinding (a destructor that
-/// waits): then lets the others run and has the caller re-check.
-fn interrupted(interrupt: Interrupt) -> Waited {
-    if !std::thread::panicking() {
-        park::raise(interrupt);
-    }
-    time::yield_now();
-    Waited::Woken
 }
 
 /// Creates an unbounded channel: [`Sender::send`] never waits.

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::park::{self, WaitList, Wake};
+use crate::park::{WaitList, Wake};
 use crate::sync::{deadline_after, park_local};
 
 /// A flag that green threads wait on until another sets it, like
@@ -91,10 +91,9 @@ impl Event {
                 self.waiters.borrow_mut().push(unparker);
             });
             match wake {
-                Ok(Wake::Ready) => return true,
-                Ok(Wake::TimedOut) => return self.set.get(),
-                Ok(Wake::Interrupted) => continue,
-                Err(interrupt) => park::raise(interrupt),
+                Wake::Ready => return true,
+                Wake::TimedOut => return self.set.get(),
+                Wake::Interrupted => continue,
             }
         }
     }

@@ -65,21 +65,19 @@ pub use semaphore::{Semaphore, SemaphorePermit};
 
 use std::time::{Duration, Instant};
 
-use crate::park::{self, Interrupt, Unparker, Wake};
-use crate::{context, time};
+use crate::context;
+use crate::park::{self, Unparker, Wake};
 
 /// `now + duration`, or `None` (no deadline) when it overflows.
 pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
     Instant::now().checked_add(duration)
 }
 
-/// Parks the running green thread for a hub-local primitive.
-///
-/// `Ok` means the park ended by itself (`Ready` or `TimedOut`). While the
-/// green thread is already unwinding with an interrupt pending (a
-/// destructor that waits), parking returns at once; this yields instead,
-/// so the caller's retry loop polls rather than spins without letting
-/// others run, and reports `Ok(Wake::Interrupted)`.
+/// Parks the running green thread for a hub-local primitive: a pending
+/// interrupt unwinds it, except while it is already unwinding (a
+/// destructor that waits), when the park is shielded and lasts until the
+/// primitive wakes it or `deadline` passes (see
+/// `park::park_native_shielded`). Returns `Ready` or `TimedOut`.
 ///
 /// # Panics
 /// Outside a green thread: `what` names the primitive in the message.
@@ -87,16 +85,10 @@ pub(crate) fn park_local(
     what: &'static str,
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
-) -> Result<Wake, Interrupt> {
+) -> Wake {
     assert!(
         context::in_green_thread(),
         "moss: {what} would wait outside a green thread (hub-local primitives wait only inside moss::run)"
     );
-    match park::park(what, deadline, register) {
-        Err(_) if std::thread::panicking() => {
-            time::yield_now();
-            Ok(Wake::Interrupted)
-        }
-        result => result,
-    }
+    park::park_native_shielded(what, deadline, register)
 }

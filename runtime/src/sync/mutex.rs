@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use crate::park::{self, WaitList, Wake};
+use crate::park::{WaitList, Wake};
 use crate::sync::park_local;
 
 /// A mutual-exclusion lock for green threads: [`lock`](Mutex::lock) parks
@@ -91,9 +91,8 @@ impl<T: ?Sized> Mutex<T> {
             });
             match wake {
                 // Only an unlock unparks a waiter, handing the lock over.
-                Ok(Wake::Ready) => return self.guard(),
-                Ok(Wake::TimedOut | Wake::Interrupted) => continue,
-                Err(interrupt) => park::raise(interrupt),
+                Wake::Ready => return self.guard(),
+                Wake::TimedOut | Wake::Interrupted => continue,
             }
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::green::{self, JoinHandle};
-use crate::park::{self, WaitList, Wake};
+use crate::park::{WaitList, Wake};
 use crate::sync::park_local;
 
 /// A bound on how many green threads run at once, like `gevent.pool.Pool`.
@@ -118,9 +118,8 @@ impl Pool {
             });
             match wake {
                 // A finishing green thread handed its slot to us.
-                Ok(Wake::Ready) => return Slot(Rc::clone(inner)),
-                Ok(_) => continue,
-                Err(interrupt) => park::raise(interrupt),
+                Wake::Ready => return Slot(Rc::clone(inner)),
+                Wake::TimedOut | Wake::Interrupted => continue,
             }
         }
     }
@@ -129,12 +128,9 @@ impl Pool {
     pub fn join(&self) {
         let inner = &self.inner;
         while inner.running.get() > 0 {
-            let wake = park_local("Pool::join", None, |unparker| {
+            park_local("Pool::join", None, |unparker| {
                 inner.joiners.borrow_mut().push(unparker);
             });
-            if let Err(interrupt) = wake {
-                park::raise(interrupt);
-            }
         }
     }
 }

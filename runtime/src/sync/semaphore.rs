@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::park::{self, WaitList, Wake};
+use crate::park::{WaitList, Wake};
 use crate::sync::{deadline_after, park_local};
 
 /// A counting semaphore for green threads, like `gevent.lock.Semaphore`.
@@ -99,10 +99,9 @@ impl Semaphore {
                 // permit: Ready means the permit is ours. Any other end of
                 // the park means no release chose us (the wait list skips
                 // waiters whose park already ended), so nothing is lost.
-                Ok(Wake::Ready) => return Some(SemaphorePermit { semaphore: self }),
-                Ok(Wake::TimedOut) => return self.try_acquire(),
-                Ok(Wake::Interrupted) => continue,
-                Err(interrupt) => park::raise(interrupt),
+                Wake::Ready => return Some(SemaphorePermit { semaphore: self }),
+                Wake::TimedOut => return self.try_acquire(),
+                Wake::Interrupted => continue,
             }
         }
     }

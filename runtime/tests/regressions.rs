@@ -1,0 +1,507 @@
+//! Regressions of the unwinding paths: kill, timeout, panics and teardown.
+//!
+//! Each scenario runs in a child process (this test binary, re-executed
+//! with the scenario's name) under a watchdog, because the bugs they pin
+//! froze the hub at 100 % CPU, hung it, or aborted the process.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use moss::io::{Interest, Registration};
+use moss::sync::{Event, Mutex};
+use moss_runtime as moss;
+
+mod child {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const VAR: &str = "MOSS_REGRESSION_CHILD";
+    const WATCHDOG: Duration = Duration::from_secs(60);
+
+    /// The child's exit status and its stderr.
+    pub struct Outcome {
+        pub status: std::process::ExitStatus,
+        pub stderr: String,
+    }
+
+    /// Runs `scenario` in a child process (when this process is not the
+    /// child already) and returns how the child ended; kills it and fails
+    /// if it runs past the watchdog.
+    pub fn run(name: &str, scenario: impl FnOnce()) -> Option<Outcome> {
+        if std::env::var(VAR).as_deref() == Ok(name) {
+            scenario();
+            return None;
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(VAR, name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let deadline = Instant::now() + WATCHDOG;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "scenario {name} still ran after {WATCHDOG:?} (hub frozen or hung); stderr:\n{}",
+                    reader.join().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Some(Outcome {
+            status,
+            stderr: reader.join().unwrap(),
+        })
+    }
+
+    /// [`run`], asserting that the child passed.
+    pub fn passes(name: &str, scenario: impl FnOnce()) {
+        if let Some(outcome) = run(name, scenario) {
+            assert!(
+                outcome.status.success(),
+                "scenario {name} failed ({}); stderr:\n{}",
+                outcome.status,
+                outcome.stderr
+            );
+        }
+    }
+}
+
+/// Panics when dropped.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("PanicsOnDrop dropped");
+    }
+}
+
+#[test]
+fn a_panic_escaping_a_green_thread_leaves_no_dangling_running_pointer() {
+    child::passes(
+        "a_panic_escaping_a_green_thread_leaves_no_dangling_running_pointer",
+        || {
+            static LOCAL: moss::GreenLocal<Cell<u32>> = moss::GreenLocal::new(|| Cell::new(0));
+            let killed_before_start = moss::run(|| {
+                // Killed before it starts: its closure, which owns a value
+                // that panics when dropped, is dropped unrun.
+                let captured = PanicsOnDrop;
+                let handle = moss::spawn(move || drop(captured));
+                handle.kill();
+                let killed = handle.join().unwrap_err().is_killed();
+                // Detached: its result panics when dropped with the packet.
+                drop(moss::spawn(|| PanicsOnDrop));
+                // Detached: its panic payload panics when dropped.
+                drop(moss::spawn(|| panic::panic_any(PanicsOnDrop)));
+                moss::yield_now();
+                moss::yield_now();
+                killed
+            });
+            assert!(killed_before_start);
+            assert!(
+                moss::try_current().is_none(),
+                "a dangling running green thread"
+            );
+            LOCAL.with(|value| value.set(7));
+            assert_eq!(LOCAL.with(Cell::get), 7);
+        },
+    );
+}
+
+/// Kills and joins its child when dropped: structured concurrency by hand.
+struct Reaper {
+    child: Option<moss::JoinHandle<()>>,
+    joined: Rc<Cell<Option<bool>>>,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let child = self.child.take().unwrap();
+        child.kill();
+        self.joined.set(Some(child.join().unwrap_err().is_killed()));
+    }
+}
+
+#[test]
+fn join_in_a_destructor_while_a_timeout_unwinds_waits_instead_of_spinning() {
+    child::passes(
+        "join_in_a_destructor_while_a_timeout_unwinds_waits_instead_of_spinning",
+        || {
+            moss::run(|| {
+                let joined = Rc::new(Cell::new(None));
+                let reaped = Rc::clone(&joined);
+                let result = moss::timeout(Duration::from_millis(5), move || {
+                    let _reaper = Reaper {
+                        child: Some(moss::spawn(|| moss::sleep(Duration::from_secs(3600)))),
+                        joined: reaped,
+                    };
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                assert!(result.is_err());
+                assert_eq!(joined.get(), Some(true), "the child joined as killed");
+            });
+        },
+    );
+}
+
+/// A `Write` over a green Unix socket, like `moss::net`'s streams.
+struct GreenSocket {
+    registration: Registration,
+    socket: UnixStream,
+}
+
+impl GreenSocket {
+    fn new(socket: UnixStream) -> GreenSocket {
+        socket.set_nonblocking(true).unwrap();
+        GreenSocket {
+            registration: Registration::new(socket.as_fd()).unwrap(),
+            socket,
+        }
+    }
+}
+
+impl Write for GreenSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let socket = &mut self.socket;
+        self.registration
+            .do_io(Interest::Writable, None, || socket.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes a buffer larger than the socket buffer when dropped (the peer
+/// never reads) and records the error the write got.
+struct FlushOnDrop {
+    socket: GreenSocket,
+    error: Rc<RefCell<Option<io::Error>>>,
+}
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let result = self.socket.write_all(&vec![0; 16 << 20]);
+        *self.error.borrow_mut() = result.err();
+    }
+}
+
+#[test]
+fn io_in_a_destructor_while_a_timeout_unwinds_fails_instead_of_spinning() {
+    child::passes(
+        "io_in_a_destructor_while_a_timeout_unwinds_fails_instead_of_spinning",
+        || {
+            moss::run(|| {
+                let (a, _peer) = UnixStream::pair().unwrap();
+                let error = Rc::new(RefCell::new(None));
+                let seen = Rc::clone(&error);
+                let result = moss::timeout(Duration::from_millis(5), move || {
+                    let _flush = FlushOnDrop {
+                        socket: GreenSocket::new(a),
+                        error: seen,
+                    };
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                assert!(result.is_err());
+                let error = error.borrow_mut().take().expect("the write failed");
+                assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+            });
+        },
+    );
+}
+
+#[test]
+fn a_bufwriter_dropped_by_a_killed_green_thread_fails_with_ecanceled() {
+    child::passes(
+        "a_bufwriter_dropped_by_a_killed_green_thread_fails_with_ecanceled",
+        || {
+            moss::run(|| {
+                let (a, _peer) = UnixStream::pair().unwrap();
+                let (b, _peer_b) = UnixStream::pair().unwrap();
+                let error = Rc::new(RefCell::new(None));
+                let seen = Rc::clone(&error);
+                let victim = moss::spawn(move || {
+                    // std's BufWriter retries `Interrupted` forever in its
+                    // drop; it must see a real error instead.
+                    let mut writer = BufWriter::with_capacity(32 << 20, GreenSocket::new(b));
+                    writer.write_all(&vec![0; 16 << 20]).unwrap();
+                    let _flush = FlushOnDrop {
+                        socket: GreenSocket::new(a),
+                        error: seen,
+                    };
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                moss::yield_now();
+                victim.kill();
+                assert!(victim.join().unwrap_err().is_killed());
+                let error = error.borrow_mut().take().expect("the write failed");
+                assert_eq!(error.raw_os_error(), Some(libc::ECANCELED), "{error}");
+            });
+        },
+    );
+}
+
+/// Waits on an event when dropped: a destructor that blocks.
+struct WaitsOnDrop(Rc<Event>);
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        self.0.wait();
+    }
+}
+
+#[test]
+fn a_green_thread_suspended_mid_unwind_does_not_shield_the_others() {
+    child::passes(
+        "a_green_thread_suspended_mid_unwind_does_not_shield_the_others",
+        || {
+            moss::run(|| {
+                let release = Rc::new(Event::new());
+                let guard = WaitsOnDrop(Rc::clone(&release));
+                let unwinding = moss::spawn(move || {
+                    let _guard = guard;
+                    panic!("unwinds, then blocks in a destructor");
+                });
+                moss::yield_now();
+                assert!(!unwinding.is_finished(), "suspended in its destructor");
+
+                // Another green thread's timeout and kill still unwind it,
+                // and its sleep still sleeps.
+                let elapsed = moss::timeout(Duration::from_millis(2), || {
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                assert!(elapsed.is_err(), "the sleep returned early");
+                let sleeper = moss::spawn(|| moss::sleep(Duration::from_secs(3600)));
+                moss::yield_now();
+                sleeper.kill();
+                assert!(sleeper.join().unwrap_err().is_killed());
+
+                release.set();
+                assert!(unwinding.join().unwrap_err().is_panic());
+            });
+        },
+    );
+}
+
+#[test]
+fn a_killed_io_waiter_does_not_hide_a_later_deadlock() {
+    child::passes("a_killed_io_waiter_does_not_hide_a_later_deadlock", || {
+        let outcome = panic::catch_unwind(|| {
+            moss::run(|| {
+                let (a, _peer) = UnixStream::pair().unwrap();
+                a.set_nonblocking(true).unwrap();
+                let reader = moss::spawn(move || {
+                    let registration = Registration::new(a.as_fd()).unwrap();
+                    registration.wait(Interest::Readable, None)
+                });
+                moss::yield_now();
+                reader.kill();
+                assert!(reader.join().unwrap_err().is_killed());
+                // A real deadlock: it must be reported, not waited on.
+                Event::new().wait();
+            })
+        });
+        let payload = outcome.expect_err("the deadlock is reported");
+        let message = payload.downcast_ref::<String>().unwrap();
+        assert!(message.contains("moss: deadlock"), "{message}");
+    });
+}
+
+#[test]
+fn a_deadlock_panic_reaches_the_caller_after_destructors_that_join_and_lock() {
+    let outcome = child::run(
+        "a_deadlock_panic_reaches_the_caller_after_destructors_that_join_and_lock",
+        || {
+            let joined = Rc::new(Cell::new(None));
+            let locked = Rc::new(Cell::new(false));
+            let (joined_seen, locked_seen) = (Rc::clone(&joined), Rc::clone(&locked));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(move || {
+                moss::run(move || {
+                    let never = Rc::new(Event::new());
+                    let mutex = Rc::new(Mutex::new(0));
+                    // Holds the lock and waits forever.
+                    let holder = {
+                        let (never, mutex) = (Rc::clone(&never), Rc::clone(&mutex));
+                        moss::spawn(move || {
+                            let _guard = mutex.lock();
+                            never.wait();
+                        })
+                    };
+                    moss::yield_now();
+                    // Its destructors lock the contended mutex and join.
+                    struct LocksOnDrop(Rc<Mutex<i32>>, Rc<Cell<bool>>);
+                    impl Drop for LocksOnDrop {
+                        fn drop(&mut self) {
+                            *self.0.lock() += 1;
+                            self.1.set(true);
+                        }
+                    }
+                    let _waiter = {
+                        let never = Rc::clone(&never);
+                        let lock_guard = LocksOnDrop(Rc::clone(&mutex), locked_seen);
+                        let reaper = Reaper {
+                            child: Some(holder),
+                            joined: joined_seen,
+                        };
+                        moss::spawn(move || {
+                            let _lock_guard = lock_guard;
+                            let _reaper = reaper;
+                            never.wait();
+                        })
+                    };
+                    never.wait();
+                })
+            }));
+            let payload = outcome.expect_err("the deadlock is reported");
+            let message = payload.downcast_ref::<String>().unwrap();
+            assert!(message.contains("moss: deadlock"), "{message}");
+            assert_eq!(joined.get(), Some(true), "the holder joined as killed");
+            assert!(locked.get(), "the destructor got the lock");
+        },
+    );
+    if let Some(outcome) = outcome {
+        assert!(
+            outcome.status.success(),
+            "{}; stderr:\n{}",
+            outcome.status,
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn a_destructor_waiting_forever_at_teardown_is_leaked_not_aborted() {
+    child::passes(
+        "a_destructor_waiting_forever_at_teardown_is_leaked_not_aborted",
+        || {
+            let value = moss::run(|| {
+                let never = Rc::new(Event::new());
+                let guard = WaitsOnDrop(Rc::clone(&never));
+                moss::spawn(move || {
+                    let _guard = guard;
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                moss::yield_now();
+                42
+            });
+            assert_eq!(value, 42);
+        },
+    );
+}
+
+#[test]
+fn green_threads_spawned_during_teardown_start_killed() {
+    child::passes("green_threads_spawned_during_teardown_start_killed", || {
+        let ran = Rc::new(Cell::new(false));
+        let seen = Rc::clone(&ran);
+        moss::run(move || {
+            struct SpawnsOnDrop(Rc<Cell<bool>>);
+            impl Drop for SpawnsOnDrop {
+                fn drop(&mut self) {
+                    let ran = Rc::clone(&self.0);
+                    // Would loop forever if it ran.
+                    drop(moss::spawn(move || loop {
+                        ran.set(true);
+                        moss::sleep(Duration::from_millis(1));
+                    }));
+                }
+            }
+            let guard = SpawnsOnDrop(seen);
+            moss::spawn(move || {
+                let _guard = guard;
+                moss::sleep(Duration::from_secs(3600));
+            });
+            moss::yield_now();
+        });
+        assert!(!ran.get());
+    });
+}
+
+#[test]
+fn run_called_from_a_destructor_during_a_panic_still_delivers_kills_and_timeouts() {
+    child::passes(
+        "run_called_from_a_destructor_during_a_panic_still_delivers_kills_and_timeouts",
+        || {
+            struct RunsAHub(Rc<Cell<bool>>);
+            impl Drop for RunsAHub {
+                fn drop(&mut self) {
+                    let ok = moss::run(|| {
+                        let sleeper = moss::spawn(|| moss::sleep(Duration::from_secs(3600)));
+                        moss::yield_now();
+                        sleeper.kill();
+                        let killed = sleeper.join().unwrap_err().is_killed();
+                        let elapsed = moss::timeout(Duration::from_millis(1), || {
+                            moss::sleep(Duration::from_secs(3600))
+                        })
+                        .is_err();
+                        killed && elapsed
+                    });
+                    self.0.set(ok);
+                }
+            }
+            let ok = Rc::new(Cell::new(false));
+            let seen = Rc::clone(&ok);
+            let outcome = panic::catch_unwind(AssertUnwindSafe(move || {
+                let _hub = RunsAHub(seen);
+                panic!("unwinds through a destructor that runs a hub");
+            }));
+            assert!(outcome.is_err());
+            assert!(ok.get());
+        },
+    );
+}
+
+#[test]
+fn a_kill_does_not_cut_short_a_destructor_waiting_for_a_green_thread() {
+    child::passes(
+        "a_kill_does_not_cut_short_a_destructor_waiting_for_a_green_thread",
+        || {
+            moss::run(|| {
+                let joined = Rc::new(Cell::new(None));
+                let reaped = Rc::clone(&joined);
+                let victim = moss::spawn(move || {
+                    let _reaper = Reaper {
+                        // Unwinds slowly: its own destructor sleeps.
+                        child: Some(moss::spawn(|| {
+                            struct SleepsOnDrop;
+                            impl Drop for SleepsOnDrop {
+                                fn drop(&mut self) {
+                                    moss::sleep(Duration::from_millis(5));
+                                }
+                            }
+                            let _slow = SleepsOnDrop;
+                            moss::sleep(Duration::from_secs(3600));
+                        })),
+                        joined: reaped,
+                    };
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                moss::yield_now();
+                victim.kill();
+                moss::yield_now();
+                // A second kill while the victim's destructor waits.
+                victim.kill();
+                assert!(victim.join().unwrap_err().is_killed());
+                assert_eq!(joined.get(), Some(true));
+            });
+        },
+    );
+}
