@@ -3,7 +3,7 @@
 //! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`] and
 //! [`UnixStream`] have the methods of their std counterparts. Inside a
 //! hub, a call that would block parks the green thread on the socket's
-//! readiness (epoll, edge-triggered, registered once per socket on its
+//! readiness (epoll, edge-triggered, registered once per socket and hub on its
 //! first blocking call and deregistered before the descriptor closes), so
 //! one OS thread serves thousands of connections written in plain
 //! blocking style. Outside a hub every call is the plain blocking std

@@ -164,10 +164,12 @@ pub(crate) fn in_green_thread() -> bool {
 }
 
 /// Switches from the running green thread back to the hub; returns when
-/// the hub resumes it.
+/// the hub resumes it. A green thread that leaves mid-unwind is counted
+/// in [`unwinding_elsewhere`] until it is back.
 ///
 /// # Panics
 /// When called outside a green thread (on the hub's own stack).
+#[inline]
 pub(crate) fn suspend() {
     let yielder = YIELDER.with(Cell::get);
     // SAFETY: a non-null YIELDER points to the yielder of the coroutine that
@@ -175,7 +177,20 @@ pub(crate) fn suspend() {
     // coroutine's stack for as long as the coroutine runs; we are that
     // coroutine, so it is alive.
     let yielder = unsafe { yielder.as_ref() }.expect("moss: suspend called outside a green thread");
-    // Leaving mid-unwind: the others must not take std's flag for theirs.
+    if std::thread::panicking() {
+        suspend_while_some_stack_unwinds(yielder);
+    } else {
+        yielder.suspend(());
+    }
+    // Other green threads ran meanwhile and the hub cleared the slot.
+    YIELDER.with(|slot| slot.set(yielder));
+}
+
+/// [`suspend`] while std says some stack of this OS thread is unwinding:
+/// if it is this green thread's, the others must not take std's flag for
+/// theirs.
+#[cold]
+fn suspend_while_some_stack_unwinds(yielder: &Yielder<(), ()>) {
     let unwinding = with_running(Green::is_unwinding).unwrap_or(false);
     if unwinding {
         UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
@@ -184,8 +199,6 @@ pub(crate) fn suspend() {
     if unwinding {
         UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
     }
-    // Other green threads ran meanwhile and the hub cleared the slot.
-    YIELDER.with(|slot| slot.set(yielder));
 }
 
 /// Stacks of this OS thread other than the running one that are

@@ -10,7 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use crate::context::{self, Context};
-use crate::local::{self, Locals};
+use crate::local::Locals;
 use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
 use crate::sched;
 use crate::stack::overflow::OverflowInfo;
@@ -134,11 +134,21 @@ impl Green {
     /// the hub's own record ([`Green::unwinding`]) decides, and a record
     /// that may be stale errs on the side of "unwinding" (an interrupt is
     /// then delivered later, never as a second unwind).
+    ///
+    /// The record is refreshed whenever this is asked; in between it may
+    /// stay "unwinding" after an unwind that the application caught, which
+    /// errs on the safe side.
+    #[inline]
     pub(crate) fn is_unwinding(&self) -> bool {
         if !std::thread::panicking() {
             self.unwinding.set(false);
             return false;
         }
+        self.is_unwinding_while_some_stack_is()
+    }
+
+    #[cold]
+    fn is_unwinding_while_some_stack_is(&self) -> bool {
         if context::unwinding_elsewhere() == 0 {
             self.unwinding.set(true);
             return true;
@@ -448,11 +458,12 @@ impl Builder {
         });
         let their_packet = Rc::clone(&packet);
         let body = move || {
-            // `run_body` catches the function's panics; this catches the
-            // rest (a destructor of the result or of a local that panics),
-            // so that a result is always stored and the joiner woken.
-            let result = panic::catch_unwind(AssertUnwindSafe(|| run_body(f)))
-                .unwrap_or_else(|payload| Err(JoinError::from_panic(payload)));
+            // `run_body` does not unwind (it catches the function's panics
+            // and those of the destructors it runs), so a result is always
+            // stored and the joiner woken. Dropping the packet may drop
+            // the result, when the handle is gone; the context's entry
+            // catches a panic of that.
+            let result = run_body(f);
             *their_packet.result.borrow_mut() = Some(result);
         };
         let green = sched.spawn(self.name, self.stack_size, |stack| {
@@ -466,8 +477,10 @@ impl Builder {
     }
 }
 
-/// Runs a green thread's function, turning panics and kills into values.
-/// A green thread killed before it started never calls `f`.
+/// Runs a green thread's function, turning panics and kills into values;
+/// never unwinds (what `f` captured, its value and the green thread's
+/// locals are dropped under `catch_unwind` too). A green thread killed
+/// before it started never calls `f`.
 pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
     let killed = sched::with_running(|me| me.pending.get() == Some(Interrupt::Killed))
         .expect("a green thread body runs inside a hub");
@@ -480,17 +493,18 @@ pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
         return Err(JoinError::killed());
     }
     let result = panic::catch_unwind(AssertUnwindSafe(f));
-    // The function has ended: a kill has done its work (it stays pending
-    // only while the unwind it caused runs, see `park::raise`).
-    sched::with_running(|me| {
-        if me.pending.get() == Some(Interrupt::Killed) {
-            me.pending.set(None);
-        }
-        me.is_unwinding();
-    });
+    // The function has ended, so a kill has done its work (it stays
+    // pending only while the unwind it caused runs, see `park::raise`).
     // Locals go while the green thread still runs, so their destructors
     // may block; one that panics is reported like a panic of the body.
-    let cleared = panic::catch_unwind(local::clear_running);
+    let cleared = panic::catch_unwind(|| {
+        sched::with_running(|me| {
+            if me.pending.get() == Some(Interrupt::Killed) {
+                me.pending.set(None);
+            }
+            me.locals.clear();
+        });
+    });
     let result = match (result, cleared) {
         (Ok(value), Ok(())) => return Ok(value),
         (Err(payload), cleared) => {

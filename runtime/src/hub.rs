@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -175,9 +175,7 @@ impl HubBuilder {
             let id = hub.counters.next_id();
             let root = Rc::new_cyclic(|me| Green::new(id, Some("root".into()), &stack, me.clone()));
             let body = || {
-                let value = panic::catch_unwind(AssertUnwindSafe(|| green::run_body(f)))
-                    .unwrap_or_else(|payload| Err(JoinError::from_panic(payload)));
-                *result.borrow_mut() = Some(value);
+                *result.borrow_mut() = Some(green::run_body(f));
             };
             *root.context.borrow_mut() = Some(Context::root(stack, body));
             hub.adopt(&root);

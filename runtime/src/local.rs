@@ -66,11 +66,6 @@ thread_local! {
     static OUTSIDE: Locals = Locals::default();
 }
 
-/// Drops the running green thread's locals (end of its body).
-pub(crate) fn clear_running() {
-    sched::with_running(|green| green.locals.clear());
-}
-
 /// A value each green thread has its own copy of, created on first use
 /// by `init`: what `thread_local!` is for OS threads, and `gevent.local`
 /// for greenlets. Put it in a `static`.

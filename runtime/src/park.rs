@@ -355,8 +355,8 @@ pub fn raise(interrupt: Interrupt) -> ! {
 impl From<Interrupt> for std::io::Error {
     /// The error an I/O call reports when it cannot deliver an interrupt
     /// as an unwind: `ECANCELED` for a kill, `ETIMEDOUT` (kind
-    /// `TimedOut`) for an elapsed `moss::timeout`, as the patched libc
-    /// calls report them. Never `Interrupted`, which std's I/O helpers
+    /// `TimedOut`) for an elapsed `moss::timeout`, the errno values a
+    /// C caller understands. Never `Interrupted`, which std's I/O helpers
     /// retry at once.
     fn from(interrupt: Interrupt) -> std::io::Error {
         match interrupt {

@@ -233,15 +233,21 @@ pub fn yield_now() {
                 green.interrupt(Interrupt::Elapsed(id));
             }
         }
-        green.pending.get().filter(|_| !green.is_unwinding())
+        match green.pending.get() {
+            Some(interrupt) if !green.is_unwinding() => Some(interrupt),
+            _ => {
+                // The hub queues a green thread that suspends in the Ready
+                // state.
+                green.state.set(State::Ready);
+                None
+            }
+        }
     });
     match interrupt {
         None => return std::thread::yield_now(),
         Some(Some(interrupt)) => park::raise(interrupt),
         Some(None) => {}
     }
-    // The hub queues a green thread that suspends in the Ready state.
-    sched::with_running(|green| green.state.set(State::Ready));
     context::suspend();
     let interrupt =
         sched::with_running(|green| green.pending.get().filter(|_| !green.is_unwinding()));
