@@ -30,10 +30,11 @@
 //! middle of an unwind (a destructor that blocks), and then every green
 //! thread of the hub would read `true`. The third slot,
 //! [`UNWINDING_ELSEWHERE`], counts the stacks of this OS thread other than
-//! the running one that are mid-unwind: green threads suspended while
-//! unwinding, and the hub's own stack while it tears down after a panic.
-//! While it is zero, std's flag speaks for the running green thread alone
-//! (see `Green::is_unwinding`).
+//! the running one that may be mid-unwind: every green thread that
+//! suspended while std's flag was up, and the hub's own stack while it
+//! tears down after a panic. It never counts too few, so while it is zero
+//! std's flag speaks for the running green thread alone (see
+//! `Green::is_unwinding`).
 //!
 //! # Dropping a context
 //!
@@ -86,16 +87,29 @@ impl Context {
     }
 
     /// The root green thread's context: its body borrows from
-    /// `HubBuilder::run`'s frame (the function and the result slot).
+    /// `HubBuilder::run`'s frame (the function and the result slot), and
+    /// through them from its callers' (a `std::thread::scope` around the
+    /// hub, say, whose threads the root may share data with).
     ///
-    /// Sound because of how `run` uses it, which is the only caller: `run`
-    /// does not return before the root's context has finished or been
-    /// dropped, and a dropped unfinished context is leaked, never resumed
-    /// (see the module docs); only `run`'s own event loop resumes green
-    /// threads of its hub, and it has ended by then.
-    pub(crate) fn root<'a>(stack: PooledStack, body: impl FnOnce() + 'a) -> Context {
-        // SAFETY: by the above, the context is never resumed after `run`'s
-        // frame, and so the data `body` borrows, is gone.
+    /// `frame` keeps that borrow honest: it must be declared in `run`
+    /// after everything `body` borrows and before anything that resumes
+    /// the context, and dropping it before the context has finished
+    /// aborts the process. So the context is never resumed after the data
+    /// it borrows went away, and `run` never returns or unwinds while the
+    /// root's frames, which may still be borrowed, are abandoned.
+    pub(crate) fn root<'a>(
+        frame: &'a RootFrame,
+        stack: PooledStack,
+        body: impl FnOnce() + 'a,
+    ) -> Context {
+        frame.armed.set(true);
+        let body = move || {
+            let _finished = Finished(&frame.armed);
+            body();
+        };
+        // SAFETY: by `RootFrame`'s placement and its abort on drop (above),
+        // the borrowed data outlives every resumption, and every borrow of
+        // the root's stack ends before `run` goes on.
         unsafe { Context::new_scoped(stack, body) }
     }
 
@@ -146,6 +160,45 @@ impl Drop for Context {
     }
 }
 
+/// Watches the root green thread's context for `run` (see
+/// [`Context::root`]): dropping it after the context was made and before
+/// the root's body has ended aborts the process.
+pub(crate) struct RootFrame {
+    /// Set by [`Context::root`], cleared when the root's body ends.
+    armed: Cell<bool>,
+}
+
+impl RootFrame {
+    /// A frame with no root context yet.
+    pub(crate) fn new() -> RootFrame {
+        RootFrame {
+            armed: Cell::new(false),
+        }
+    }
+}
+
+impl Drop for RootFrame {
+    fn drop(&mut self) {
+        if self.armed.get() {
+            crate::sys::write_stderr(
+                b"moss: the root green thread could not finish (a destructor of it waits \
+                  forever, see the log); it may borrow from the caller of moss::run, which \
+                  cannot return while it is abandoned: aborting\n",
+            );
+            crate::sys::abort();
+        }
+    }
+}
+
+/// Disarms the root's frame when dropped: the body returned or unwound.
+struct Finished<'a>(&'a Cell<bool>);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 /// Publishes the yielder when the coroutine starts, then runs `body`,
 /// catching whatever it lets escape so that no unwind leaves the
 /// coroutine.
@@ -186,19 +239,18 @@ pub(crate) fn suspend() {
     YIELDER.with(|slot| slot.set(yielder));
 }
 
-/// [`suspend`] while std says some stack of this OS thread is unwinding:
-/// if it is this green thread's, the others must not take std's flag for
-/// theirs.
+/// [`suspend`] while std says some stack of this OS thread is unwinding.
+/// The green thread is counted in [`unwinding_elsewhere`] whether or not
+/// the unwind is its own (which cannot always be told): an uncounted green
+/// thread mid-unwind would make std's flag look exact to the others, and
+/// counting one too many only makes the others rely on their records a
+/// little longer. Its record is refreshed on the way.
 #[cold]
 fn suspend_while_some_stack_unwinds(yielder: &Yielder<(), ()>) {
-    let unwinding = with_running(Green::is_unwinding).unwrap_or(false);
-    if unwinding {
-        UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
-    }
+    with_running(Green::is_unwinding);
+    UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
     yielder.suspend(());
-    if unwinding {
-        UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
-    }
+    UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
 }
 
 /// Stacks of this OS thread other than the running one that are

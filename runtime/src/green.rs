@@ -46,11 +46,15 @@ pub(crate) struct Green {
     pub(crate) woke: Cell<Wake>,
     /// An interrupt (kill, elapsed `timeout` scope) not yet delivered.
     pub(crate) pending: Cell<Option<Interrupt>>,
-    /// Whether this green thread is unwinding, as far as the hub knows:
-    /// set when an unwind starts in it (a `raise`, a panic seen by the
-    /// panic hook), refreshed by [`Green::is_unwinding`]. See
-    /// `context.rs` for why std's per-OS-thread flag is not enough.
-    pub(crate) unwinding: Cell<bool>,
+    /// Interrupts raised in it ([`park::raise`]) whose unwind has not
+    /// reached a `moss::timeout` that caught it. Part of the hub's record
+    /// of whether it is unwinding, for when std's per-OS-thread flag
+    /// cannot tell (see [`Green::unwinding_now`]).
+    pub(crate) raised: Cell<u32>,
+    /// A panic started in it (seen by the panic hook, or a payload taken
+    /// for re-raising from a `JoinError`) that may still be unwinding: the
+    /// other part of the record. Cleared whenever std can tell.
+    pub(crate) panicked: Cell<bool>,
     /// Whether the current park ignores interrupts (a green thread that
     /// is unwinding and waits for another green thread or a primitive):
     /// a kill is recorded but does not end it.
@@ -96,7 +100,8 @@ impl Green {
             generation: Cell::new(0),
             woke: Cell::new(Wake::Ready),
             pending: Cell::new(None),
-            unwinding: Cell::new(false),
+            raised: Cell::new(0),
+            panicked: Cell::new(false),
             shielded: Cell::new(false),
             waiting_on: Cell::new(""),
             scopes: Scopes::default(),
@@ -125,36 +130,64 @@ impl Green {
     }
 
     /// Whether this green thread, which must be the running one, is
-    /// unwinding now (so an interrupt cannot be delivered as an unwind).
+    /// unwinding now (so an interrupt cannot be delivered as an unwind):
+    /// [`Unwinding::Unsure`] counts as unwinding.
+    #[inline]
+    pub(crate) fn is_unwinding(&self) -> bool {
+        self.unwinding_now() != Unwinding::No
+    }
+
+    /// Whether this green thread, which must be the running one, is
+    /// unwinding now, as far as can be told.
     ///
     /// std's `thread::panicking()` counts every unwind in progress on the
     /// OS thread, including those of green threads suspended mid-unwind
-    /// (a destructor that blocks). When no other stack of this OS thread
-    /// is mid-unwind, it answers for this green thread exactly; otherwise
-    /// the hub's own record ([`Green::unwinding`]) decides, and a record
-    /// that may be stale errs on the side of "unwinding" (an interrupt is
-    /// then delivered later, never as a second unwind).
-    ///
-    /// The record is refreshed whenever this is asked; in between it may
-    /// stay "unwinding" after an unwind that the application caught, which
-    /// errs on the safe side.
+    /// (a destructor that blocks). While no other stack of this OS thread
+    /// may be mid-unwind (`context::unwinding_elsewhere`), it answers for
+    /// this green thread exactly, and the hub's record
+    /// ([`Green::raised`], [`Green::panicked`]) is refreshed from it; otherwise the record
+    /// decides: "not unwinding" is taken as it is, "unwinding" as
+    /// [`Unwinding::Unsure`] (it may be stale: an unwind the application
+    /// caught).
     #[inline]
-    pub(crate) fn is_unwinding(&self) -> bool {
+    pub(crate) fn unwinding_now(&self) -> Unwinding {
         if !std::thread::panicking() {
-            self.unwinding.set(false);
-            return false;
+            // No unwind at all on this OS thread: every one that started
+            // here has ended, whoever caught it.
+            self.panicked.set(false);
+            self.raised.set(0);
+            return Unwinding::No;
         }
-        self.is_unwinding_while_some_stack_is()
+        self.unwinding_while_some_stack_is()
     }
 
     #[cold]
-    fn is_unwinding_while_some_stack_is(&self) -> bool {
+    fn unwinding_while_some_stack_is(&self) -> Unwinding {
         if context::unwinding_elsewhere() == 0 {
-            self.unwinding.set(true);
-            return true;
+            // Exact, and perhaps an unwind nothing recorded (a
+            // `resume_unwind`): remember it for when std cannot tell.
+            self.panicked.set(true);
+            Unwinding::Yes
+        } else if self.panicked.get() || self.raised.get() > 0 {
+            Unwinding::Unsure
+        } else {
+            Unwinding::No
         }
-        self.unwinding.get()
     }
+}
+
+/// The answer of [`Green::unwinding_now`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unwinding {
+    /// Not unwinding: an interrupt may be raised.
+    No,
+    /// Unwinding: an interrupt must not be raised.
+    Yes,
+    /// Perhaps: another green thread is suspended mid-unwind and this one
+    /// started an unwind since it was last known not to be (which may have
+    /// been caught since). An interrupt must not be raised; ask again in a
+    /// moment.
+    Unsure,
 }
 
 /// A unique identifier of a green thread, never reused within a process.
@@ -264,7 +297,12 @@ impl JoinError {
     /// The panic payload, or the error itself if it is not a panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.kind {
-            JoinErrorKind::Panic(payload) => Ok(payload),
+            JoinErrorKind::Panic(payload) => {
+                // Usually re-raised at once with `resume_unwind`, which the
+                // panic hook does not see: count the caller as unwinding.
+                sched::with_running(|green| green.panicked.set(true));
+                Ok(payload)
+            }
             JoinErrorKind::Killed => Err(self),
         }
     }
@@ -485,9 +523,14 @@ pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
     let killed = sched::with_running(|me| me.pending.get() == Some(Interrupt::Killed))
         .expect("a green thread body runs inside a hub");
     if killed {
-        // What `f` captured is dropped here, inside the green thread; a
-        // destructor that panics does not change why it ended.
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
+        // What `f` captured is dropped here, inside the green thread, and
+        // so are locals its destructors may have set; a destructor that
+        // panics does not change why it ended.
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || {
+            drop(f);
+            sched::with_running(|me| me.locals.clear());
+        }));
+        if let Err(payload) = dropped {
             discard(payload);
         }
         return Err(JoinError::killed());
@@ -536,17 +579,31 @@ pub(crate) fn run_body<T>(f: impl FnOnce() -> T) -> Result<T, JoinError> {
 /// `docs/caveats.md`.
 pub(crate) fn watch_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::thread::panicking() {
-        // `set_hook` panics on a panicking thread; a later hub installs it.
+    fn install() {
+        ONCE.call_once(|| {
+            let previous = panic::take_hook();
+            panic::set_hook(Box::new(move |info| {
+                sched::with_running(|green| green.panicked.set(true));
+                previous(info);
+            }));
+        });
+    }
+    if ONCE.is_completed() {
         return;
     }
-    ONCE.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            sched::with_running(|green| green.unwinding.set(true));
-            previous(info);
-        }));
-    });
+    if !std::thread::panicking() {
+        return install();
+    }
+    // `set_hook` refuses a panicking thread (a hub started by a
+    // destructor during an unwind): install it from another one.
+    if std::thread::Builder::new()
+        .name("moss-panic-hook".into())
+        .spawn(install)
+        .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")))
+        .is_err()
+    {
+        log::warn!("moss: cannot install the panic hook; see docs/caveats.md on unwinding");
+    }
 }
 
 /// Drops a panic payload whose own destructor may panic, without letting
@@ -554,8 +611,11 @@ pub(crate) fn watch_panics() {
 /// dropped is leaked, with a log line.
 pub(crate) fn discard(payload: Box<dyn Any + Send>) {
     if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        log::error!("moss: a panic payload panicked when dropped; leaking it");
         std::mem::forget(again);
+        // A logger that panics must not unwind out of here either.
+        let _ = panic::catch_unwind(|| {
+            log::error!("moss: a panic payload panicked when dropped; leaking it");
+        });
     }
 }
 

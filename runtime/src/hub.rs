@@ -23,7 +23,7 @@ use std::panic;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::context::{Context, HubUnwinding};
+use crate::context::{Context, HubUnwinding, RootFrame};
 use crate::green::{self, Green, JoinError, State};
 use crate::sched::{self, Config, Hub};
 use crate::stack::overflow;
@@ -156,9 +156,11 @@ impl HubBuilder {
                  (spawn a green thread instead, or start a hub on another OS thread)"
             );
         }
-        // Declared before the guard, so that it outlives every green
-        // thread's context, the root's included (the root's body borrows it).
+        // Declared before the frame and the guard, so that it outlives
+        // every resumption of the root (whose body borrows it).
         let result: RefCell<Option<Result<T, JoinError>>> = RefCell::new(None);
+        // Aborts if `run` would return or unwind with the root unfinished.
+        let frame = RootFrame::new();
         let mut teardown = Teardown {
             hub: Rc::clone(&hub),
             done: false,
@@ -177,14 +179,14 @@ impl HubBuilder {
             let body = || {
                 *result.borrow_mut() = Some(green::run_body(f));
             };
-            *root.context.borrow_mut() = Some(Context::root(stack, body));
+            *root.context.borrow_mut() = Some(Context::root(&frame, stack, body));
             hub.adopt(&root);
             root
         };
         let stopped = event_loop(&hub, || root.state.get() == State::Done);
         drop(root);
-        tear_down(&hub);
         teardown.done = true;
+        tear_down(&hub, false);
         match stopped {
             Ok(()) => {}
             Err(Stop::Deadlock(report)) => panic!("{report}"),
@@ -215,7 +217,7 @@ impl Drop for Teardown {
         if !self.done {
             // This stack is mid-unwind while the green threads unwind.
             let _unwinding = HubUnwinding::enter(std::thread::panicking());
-            tear_down(&self.hub);
+            tear_down(&self.hub, true);
         }
         sched::uninstall();
     }
@@ -352,10 +354,14 @@ fn describe_waits(hub: &Hub, report: &mut String) {
 /// Ends every green thread still alive: kills them and runs the hub until
 /// they have unwound (their destructors run inside their green threads,
 /// and may block). Green threads that still cannot finish (a destructor
-/// that waits forever) are leaked with a log line: they are never resumed
-/// and their stacks are not reused, but the hub, and `run`, can end.
+/// that waits forever on this hub: a join or a lock in a cycle) are
+/// leaked with a log line: they are never resumed and their stacks stay
+/// mapped and unused, but the hub, and `run`, can end; if the root is
+/// among them, the process aborts instead (see `context::RootFrame`). A
+/// destructor that waits on a channel or an offload job is waited for,
+/// since another OS thread may still end that wait.
 /// Green threads spawned meanwhile start killed.
-fn tear_down(hub: &Hub) {
+fn tear_down(hub: &Hub, hub_unwinding: bool) {
     hub.budget.shut_down();
     hub.ending.set(true);
     for green in hub.live_greens() {
@@ -370,7 +376,13 @@ fn tear_down(hub: &Hub) {
         if let Stop::Poll(err) = stop {
             let _ = write!(report, "\n  (polling for I/O failed: {err})");
         }
-        log::error!("{report}");
         hub.leak_all();
+        if crate::context::unwinding_elsewhere() > usize::from(hub_unwinding) {
+            report.push_str(
+                "\n  (some were suspended in the middle of an unwind: std::thread::panicking() \
+                 stays true on this OS thread)",
+            );
+        }
+        log::error!("{report}");
     }
 }

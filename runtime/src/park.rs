@@ -31,9 +31,9 @@
 use std::collections::VecDeque;
 use std::panic;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::green::{Green, State};
+use crate::green::{Green, State, Unwinding};
 pub use crate::remote::RemoteUnparker;
 use crate::sched;
 
@@ -252,6 +252,8 @@ fn park_inner(
         green.timer_armed.set(true);
     }
     drop(hub);
+    // Refreshes the record while std's flag is exact (see `Green::unwinding_now`).
+    green.is_unwinding();
     crate::context::suspend();
     green.shielded.set(false);
     if green.timer_armed.replace(false) {
@@ -273,9 +275,9 @@ fn park_inner(
 /// [`park`] for Rust-native blocking points: a pending interrupt unwinds
 /// the green thread ([`raise`]) instead of returning, except while this
 /// green thread is already unwinding (a destructor that blocks), when it
-/// cannot unwind again: then [`Wake::Interrupted`] is returned, the
-/// interrupt stays pending, and the caller gives up its wait (an I/O call
-/// fails, a sleep ends).
+/// cannot unwind again: then, after letting the others run,
+/// [`Wake::Interrupted`] is returned, the interrupt stays pending, and the
+/// caller gives up its wait (an I/O call fails, a sleep ends).
 pub fn park_native(
     what: &'static str,
     deadline: Option<Instant>,
@@ -288,23 +290,23 @@ pub fn park_native(
 }
 
 /// [`park_native`] for waits on other green threads and on primitives
-/// (join, locks, channels, offload results): while this green thread is
-/// already unwinding, the park is shielded, so it waits until the thing
-/// it waits for happens (or `deadline`), whatever interrupt arrives
-/// meanwhile. Never returns [`Wake::Interrupted`].
+/// (join, locks, offload results): while this green thread is already
+/// unwinding, the park is shielded, so it waits until the thing it waits
+/// for happens (or `deadline`), whatever interrupt arrives meanwhile.
+///
+/// Returns [`Wake::Interrupted`] only when an interrupt is pending and it
+/// cannot be told whether the green thread may unwind (see
+/// `Green::unwinding_now`): the caller then checks its condition and
+/// parks again, which decides anew.
 pub(crate) fn park_native_shielded(
     what: &'static str,
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
 ) -> Wake {
-    let unwinding =
-        sched::with_running(Green::is_unwinding).expect("moss: park called outside a green thread");
-    if unwinding {
-        return park_shielded(what, deadline, register);
-    }
-    match park(what, deadline, register) {
+    let shielded = sched::with_running(Green::unwinding_now) == Some(Unwinding::Yes);
+    match park_inner(what, deadline, register, shielded) {
         Ok(wake) => wake,
-        Err(interrupt) => raise(interrupt),
+        Err(interrupt) => raise_or_report(interrupt),
     }
 }
 
@@ -319,14 +321,34 @@ pub(crate) fn park_shielded(
     park_inner(what, deadline, register, true).unwrap_or(Wake::Ready)
 }
 
+/// How often a green thread that has an interrupt pending, and cannot
+/// tell whether it may unwind, looks again.
+const UNSURE_POLL: Duration = Duration::from_millis(2);
+
 /// Unwinds with `interrupt`, or returns [`Wake::Interrupted`] when the
-/// running green thread is already unwinding.
-fn raise_or_report(interrupt: Interrupt) -> Wake {
-    if sched::with_running(Green::is_unwinding).unwrap_or(false) {
-        Wake::Interrupted
-    } else {
-        raise(interrupt)
+/// running green thread is (or may be) already unwinding.
+///
+/// Before it reports, it lets the other green threads run: once when the
+/// green thread is unwinding, so that a caller that loops on it (a
+/// `loop { sleep(..) }` in a destructor of a killed green thread) cannot
+/// hold the hub; for [`UNSURE_POLL`] when it cannot tell, so that the
+/// green thread whose suspended unwind causes the doubt can end it.
+pub(crate) fn raise_or_report(interrupt: Interrupt) -> Wake {
+    match sched::with_running(Green::unwinding_now).unwrap_or(Unwinding::Yes) {
+        Unwinding::No => raise(interrupt),
+        Unwinding::Yes => {
+            sched::with_running(|green| green.state.set(State::Ready));
+            crate::context::suspend();
+        }
+        Unwinding::Unsure => {
+            park_shielded(
+                "an unwinding decision",
+                Instant::now().checked_add(UNSURE_POLL),
+                |_| {},
+            );
+        }
     }
+    Wake::Interrupted
 }
 
 /// Delivers a pending interrupt as an unwind of the running green thread.
@@ -345,7 +367,7 @@ fn raise_or_report(interrupt: Interrupt) -> Wake {
 /// a destructor during an unwind): a second unwind out of a destructor
 /// aborts the process. [`park_native`] checks this for its callers.
 pub fn raise(interrupt: Interrupt) -> ! {
-    sched::with_running(|green| green.unwinding.set(true));
+    sched::with_running(|green| green.raised.set(green.raised.get() + 1));
     match interrupt {
         Interrupt::Killed => panic::resume_unwind(Box::new(KillSignal)),
         Interrupt::Elapsed(id) => panic::resume_unwind(Box::new(ElapsedSignal(id))),

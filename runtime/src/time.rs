@@ -314,11 +314,7 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     green.scopes.push(id, deadline);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     green.scopes.pop(id);
-    if result.is_err() {
-        // The unwind that ended here may have been this green thread's
-        // only one; `is_unwinding` refreshes the record.
-        green.is_unwinding();
-    }
+
     if green.pending.get() == Some(Interrupt::Elapsed(id)) {
         // Delivered as an errno inside a foreign call and never re-raised:
         // the scope is over, so is the interrupt.
@@ -331,6 +327,9 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
                 .downcast_ref::<ElapsedSignal>()
                 .is_some_and(|signal| signal.0 == id) =>
         {
+            // The unwind `raise` started for this scope ends here.
+            green.raised.set(green.raised.get().saturating_sub(1));
+            green.unwinding_now();
             Err(Elapsed(()))
         }
         Err(payload) => panic::resume_unwind(payload),

@@ -505,3 +505,206 @@ fn a_kill_does_not_cut_short_a_destructor_waiting_for_a_green_thread() {
         },
     );
 }
+
+/// Joins its green thread when dropped.
+struct JoinsOnDrop(Option<moss::JoinHandle<()>>);
+
+impl Drop for JoinsOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.take().unwrap().join();
+    }
+}
+
+/// Sleeps when dropped.
+struct SleepsOnDrop(Duration);
+
+impl Drop for SleepsOnDrop {
+    fn drop(&mut self) {
+        moss::sleep(self.0);
+    }
+}
+
+/// A green thread that is killed and then stays suspended mid-unwind for
+/// `for_how_long` (its destructor joins a green thread that sleeps).
+fn suspended_mid_unwind(for_how_long: Duration) -> moss::JoinHandle<()> {
+    let sleeper = moss::spawn(move || moss::sleep(for_how_long));
+    let unwinding = moss::spawn(move || {
+        let _join = JoinsOnDrop(Some(sleeper));
+        moss::sleep(Duration::from_secs(3600));
+    });
+    moss::yield_now();
+    unwinding.kill();
+    moss::yield_now();
+    unwinding
+}
+
+#[test]
+fn a_green_thread_mid_unwind_by_resume_unwind_is_counted_so_kills_still_work() {
+    child::passes(
+        "a_green_thread_mid_unwind_by_resume_unwind_is_counted_so_kills_still_work",
+        || {
+            moss::run(|| {
+                let neighbour = suspended_mid_unwind(Duration::from_millis(20));
+                // Unwinds by `resume_unwind` (which no panic hook sees) and
+                // stays suspended in a destructor.
+                let release = Rc::new(Event::new());
+                let guard = WaitsOnDrop(Rc::clone(&release));
+                let quiet = moss::spawn(move || {
+                    let _guard = guard;
+                    panic::resume_unwind(Box::new("re-raised"));
+                });
+                moss::yield_now();
+                assert!(neighbour.join().unwrap_err().is_killed());
+                // Only `quiet` is mid-unwind now; a killed loop of sleeps
+                // must unwind, not spin.
+                let looping = moss::spawn(|| loop {
+                    moss::sleep(Duration::from_millis(1));
+                });
+                moss::sleep(Duration::from_millis(5));
+                looping.kill();
+                assert!(looping.join().unwrap_err().is_killed());
+                release.set();
+                assert!(quiet.join().unwrap_err().is_panic());
+            });
+        },
+    );
+}
+
+#[test]
+fn a_panic_caught_while_another_green_thread_unwinds_does_not_stop_its_timeouts() {
+    child::passes(
+        "a_panic_caught_while_another_green_thread_unwinds_does_not_stop_its_timeouts",
+        || {
+            moss::run(|| {
+                let _neighbour = suspended_mid_unwind(Duration::from_millis(30));
+                let (_tx, rx) = moss::sync::channel::<u32>();
+                let catcher = moss::spawn(move || {
+                    let _ = panic::catch_unwind(|| panic!("caught at once"));
+                    moss::timeout(Duration::from_millis(5), || rx.recv()).is_err()
+                });
+                // Nothing is ever sent: only the timeout can end the wait.
+                assert!(catcher.join().unwrap(), "the timeout fired");
+            });
+        },
+    );
+}
+
+#[test]
+fn a_killed_loop_of_sleeps_while_another_green_thread_unwinds_does_not_freeze_the_hub() {
+    child::passes(
+        "a_killed_loop_of_sleeps_while_another_green_thread_unwinds_does_not_freeze_the_hub",
+        || {
+            moss::run(|| {
+                let _neighbour = suspended_mid_unwind(Duration::from_millis(30));
+                let looping = moss::spawn(|| {
+                    let _ = panic::catch_unwind(|| panic!("caught at once"));
+                    loop {
+                        moss::sleep(Duration::from_millis(1));
+                    }
+                });
+                moss::sleep(Duration::from_millis(3));
+                looping.kill();
+                assert!(looping.join().unwrap_err().is_killed());
+            });
+        },
+    );
+}
+
+#[test]
+fn timeouts_still_fire_on_an_os_thread_where_a_green_thread_was_leaked_mid_unwind() {
+    child::passes(
+        "timeouts_still_fire_on_an_os_thread_where_a_green_thread_was_leaked_mid_unwind",
+        || {
+            moss::run(|| {
+                let never = Rc::new(Event::new());
+                let guard = WaitsOnDrop(Rc::clone(&never));
+                moss::spawn(move || {
+                    let _guard = guard;
+                    moss::sleep(Duration::from_secs(3600));
+                });
+                moss::yield_now();
+            });
+            // The leaked green thread is mid-unwind for good.
+            assert!(std::thread::panicking());
+            moss::run(|| {
+                let (_tx, rx) = moss::sync::channel::<u32>();
+                let waiter = moss::spawn(move || {
+                    let first = moss::timeout(Duration::from_millis(1), || {
+                        moss::sleep(Duration::from_secs(3600))
+                    });
+                    let second = moss::timeout(Duration::from_millis(1), || rx.recv());
+                    first.is_err() && second.is_err()
+                });
+                assert!(waiter.join().unwrap(), "both timeouts fired");
+            });
+        },
+    );
+}
+
+#[test]
+fn a_hub_started_by_a_destructor_during_a_panic_can_kill_a_panicking_green_thread() {
+    child::passes(
+        "a_hub_started_by_a_destructor_during_a_panic_can_kill_a_panicking_green_thread",
+        || {
+            struct RunsAHub;
+            impl Drop for RunsAHub {
+                fn drop(&mut self) {
+                    moss::run(|| {
+                        let victim = moss::spawn(|| {
+                            let _slow = SleepsOnDrop(Duration::from_secs(3600));
+                            panic!("a plain panic in a hub started during an unwind");
+                        });
+                        moss::yield_now();
+                        victim.kill();
+                        assert!(victim.join().unwrap_err().is_panic());
+                    });
+                }
+            }
+            let outcome = panic::catch_unwind(|| {
+                let _hub = RunsAHub;
+                panic!("outer");
+            });
+            assert!(outcome.is_err());
+        },
+    );
+}
+
+#[test]
+fn a_root_that_cannot_finish_aborts_instead_of_abandoning_what_it_borrows() {
+    let outcome = child::run(
+        "a_root_that_cannot_finish_aborts_instead_of_abandoning_what_it_borrows",
+        || {
+            let data = vec![7u64; 1024];
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                let data = &data;
+                moss::run(move || {
+                    std::thread::scope(|scope| {
+                        // Borrows from the caller of `run` for as long as
+                        // the root's frames exist.
+                        scope.spawn(move || data.iter().sum::<u64>());
+                        let never = Rc::new(Event::new());
+                        let _guard = WaitsOnDrop(Rc::clone(&never));
+                        Event::new().wait(); // a deadlock: the root is killed
+                    });
+                })
+            }));
+            unreachable!("`run` must not return while the root is abandoned");
+        },
+    );
+    if let Some(outcome) = outcome {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            outcome.status.signal(),
+            Some(libc::SIGABRT),
+            "{}",
+            outcome.stderr
+        );
+        assert!(
+            outcome
+                .stderr
+                .contains("the root green thread could not finish"),
+            "{}",
+            outcome.stderr
+        );
+    }
+}

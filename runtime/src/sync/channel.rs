@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::waiter::{Hubs, Waiter, Wakeup};
-use crate::green::Green;
+use crate::green::{Green, Unwinding};
 use crate::park::{self, Wake};
 use crate::remote::{ExternalWait, ThreadSignal};
 use crate::sync::deadline_after;
@@ -211,7 +211,8 @@ impl<T> Chan<T> {
         };
         // A green thread that is unwinding (a destructor that waits)
         // cannot be interrupted again: it waits until notified.
-        let result = if sched::with_running(Green::is_unwinding).unwrap_or(false) {
+        let unwinding = sched::with_running(Green::unwinding_now);
+        let result = if unwinding == Some(Unwinding::Yes) {
             Ok(park::park_shielded(what, deadline, register))
         } else {
             park::park(what, deadline, register)
@@ -235,7 +236,10 @@ impl<T> Chan<T> {
                     pass_on(&mut state, role);
                 }
                 drop(state);
-                park::raise(interrupt)
+                // Raises, or (when the green thread may be unwinding) has
+                // the caller check the channel again.
+                park::raise_or_report(interrupt);
+                (Waited::Woken, self.lock())
             }
         }
     }
