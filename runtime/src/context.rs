@@ -34,7 +34,7 @@
 //! suspended while std's flag was up, and the hub's own stack while it
 //! tears down after a panic. It never counts too few, so while it is zero
 //! std's flag speaks for the running green thread alone (see
-//! `Green::is_unwinding`).
+//! `Green::unwinding_now`).
 //!
 //! # Dropping a context
 //!
@@ -68,6 +68,11 @@ thread_local! {
     /// Stacks of this OS thread, other than the running one, that are in
     /// the middle of an unwind (see the module docs).
     static UNWINDING_ELSEWHERE: Cell<usize> = const { Cell::new(0) };
+
+    /// How many times a stack counted in [`UNWINDING_ELSEWHERE`] has
+    /// resumed: green threads that could not tell whether they are
+    /// unwinding decide again after it moved (see `Hub::redecide`).
+    static UNWINDER_RESUMES: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A suspended or running green thread's machine context.
@@ -251,6 +256,22 @@ fn suspend_while_some_stack_unwinds(yielder: &Yielder<(), ()>) {
     UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
     yielder.suspend(());
     UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
+    // Woken only to decide again, it has not moved its unwind on: that
+    // resume must not wake the other undecided ones in turn.
+    let moved_on = with_running(|green| {
+        !(green.undecided.get() && green.woke.get() == crate::park::Wake::Interrupted)
+    });
+    if moved_on.unwrap_or(true) {
+        UNWINDER_RESUMES.with(|resumes| resumes.set(resumes.get() + 1));
+    }
+}
+
+/// How many times a green thread counted in [`unwinding_elsewhere`] has
+/// resumed on this OS thread (it may end its unwind before it suspends
+/// again).
+#[inline]
+pub(crate) fn unwinder_resumes() -> u64 {
+    UNWINDER_RESUMES.with(Cell::get)
 }
 
 /// Stacks of this OS thread other than the running one that are
@@ -279,6 +300,7 @@ impl Drop for HubUnwinding {
     fn drop(&mut self) {
         if self.0 {
             UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
+            UNWINDER_RESUMES.with(|resumes| resumes.set(resumes.get() + 1));
         }
     }
 }

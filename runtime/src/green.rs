@@ -59,6 +59,10 @@ pub(crate) struct Green {
     /// is unwinding and waits for another green thread or a primitive):
     /// a kill is recorded but does not end it.
     pub(crate) shielded: Cell<bool>,
+    /// Whether the current park is shielded because the green thread could
+    /// not tell whether it is unwinding (it decides again when an unwind
+    /// elsewhere may have ended, see `Hub::redecide`).
+    pub(crate) undecided: Cell<bool>,
     /// What it is parked on, for reports.
     pub(crate) waiting_on: Cell<&'static str>,
     /// `moss::timeout` scopes open in this green thread.
@@ -103,6 +107,7 @@ impl Green {
             raised: Cell::new(0),
             panicked: Cell::new(false),
             shielded: Cell::new(false),
+            undecided: Cell::new(false),
             waiting_on: Cell::new(""),
             scopes: Scopes::default(),
             park_scope: Cell::new(None),

@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -280,6 +280,7 @@ fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
             continue;
         }
         since_poll = 0;
+        hub.redecide();
         let now = Instant::now();
         hub.timers.fire(now);
         let timeout = if hub.has_ready() {
@@ -383,6 +384,8 @@ fn tear_down(hub: &Hub, hub_unwinding: bool) {
                  stays true on this OS thread)",
             );
         }
-        log::error!("{report}");
+        // A logger that panics must not unwind out of a teardown that may
+        // itself run during an unwind.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| log::error!("{report}")));
     }
 }

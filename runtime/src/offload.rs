@@ -237,7 +237,12 @@ where
         if let Some(result) = slot.result.take() {
             return match result {
                 Ok(value) => value,
-                Err(payload) => panic::resume_unwind(payload),
+                Err(payload) => {
+                    // Re-raised here, where the panic hook does not see it
+                    // (it ran on the offload thread): record the unwind.
+                    sched::with_running(|green| green.panicked.set(true));
+                    panic::resume_unwind(payload)
+                }
             };
         }
         // A caller that is unwinding (a destructor) cannot be interrupted

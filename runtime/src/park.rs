@@ -196,18 +196,33 @@ pub fn park(
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
 ) -> Result<Wake, Interrupt> {
-    park_inner(what, deadline, register, false)
+    park_inner(what, deadline, register, Shield::None)
 }
 
-/// The park itself. A `shielded` park ignores interrupts: a pending one
-/// does not end it, neither does a kill, and enclosing `moss::timeout`
-/// scopes do not bound it; only an unparker or `deadline` does.
+/// How a park treats interrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shield {
+    /// A pending interrupt, a kill or an enclosing `moss::timeout` scope
+    /// ends it.
+    None,
+    /// Interrupts neither end nor bound it; only an unparker or its own
+    /// deadline does.
+    Full,
+    /// [`Shield::Full`], for a green thread that may or may not be
+    /// unwinding: the park also ends (with [`Wake::Interrupted`]) when an
+    /// unwind elsewhere on the OS thread ends, so that its caller decides
+    /// again (see `Hub::redecide`).
+    Undecided,
+}
+
+/// The park itself (see [`Shield`]).
 fn park_inner(
     what: &'static str,
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
-    shielded: bool,
+    shield: Shield,
 ) -> Result<Wake, Interrupt> {
+    let shielded = shield != Shield::None;
     let hub = sched::current().expect("moss: park called outside a hub");
     let green = sched::current_green().expect("moss: park called outside a green thread");
     let (effective, scope_id) = if shielded {
@@ -243,10 +258,16 @@ fn park_inner(
     green.waiting_on.set(what);
     green.park_scope.set(scope_id);
     green.shielded.set(shielded);
-    register(Unparker {
+    green.undecided.set(shield == Shield::Undecided);
+    let unparker = Unparker {
         green: Rc::clone(&green),
         generation,
-    });
+    };
+    if shield == Shield::Undecided {
+        let resumes = crate::context::unwinder_resumes();
+        hub.undecided.borrow_mut().push((resumes, unparker.clone()));
+    }
+    register(unparker);
     if let Some(at) = effective {
         hub.timers.insert(at, Rc::clone(&green), generation);
         green.timer_armed.set(true);
@@ -256,14 +277,15 @@ fn park_inner(
     green.is_unwinding();
     crate::context::suspend();
     green.shielded.set(false);
+    green.undecided.set(false);
     if green.timer_armed.replace(false) {
         let hub = sched::current().expect("a resumed green thread runs inside its hub");
         hub.timers.cancelled();
     }
     match green.woke.get() {
-        // Only kills and elapsed scopes wake with `Interrupted`, and
-        // neither reaches a shielded park: for it, this is spurious.
-        Wake::Interrupted if shielded => Ok(Wake::Ready),
+        // Kills and elapsed scopes do not reach a shielded park; for it,
+        // `Interrupted` means "decide again" (`Hub::redecide`).
+        Wake::Interrupted if shielded => Ok(Wake::Interrupted),
         Wake::Interrupted => Err(green
             .pending
             .get()
@@ -290,40 +312,49 @@ pub fn park_native(
 }
 
 /// [`park_native`] for waits on other green threads and on primitives
-/// (join, locks, offload results): while this green thread is already
-/// unwinding, the park is shielded, so it waits until the thing it waits
-/// for happens (or `deadline`), whatever interrupt arrives meanwhile.
+/// (join, locks, offload results): while this green thread is (or may be)
+/// already unwinding, the park is shielded, so it waits until the thing
+/// it waits for happens (or `deadline`), whatever interrupt arrives
+/// meanwhile.
 ///
-/// Returns [`Wake::Interrupted`] only when an interrupt is pending and it
-/// cannot be told whether the green thread may unwind (see
-/// `Green::unwinding_now`): the caller then checks its condition and
-/// parks again, which decides anew.
+/// Returns [`Wake::Interrupted`] when the caller should check its
+/// condition and park again, which decides anew: the green thread could
+/// not tell whether it may unwind, and now perhaps it can.
 pub(crate) fn park_native_shielded(
     what: &'static str,
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
 ) -> Wake {
-    let shielded = sched::with_running(Green::unwinding_now) == Some(Unwinding::Yes);
-    match park_inner(what, deadline, register, shielded) {
+    let shield = shield_for(sched::with_running(Green::unwinding_now));
+    match park_inner(what, deadline, register, shield) {
         Ok(wake) => wake,
         Err(interrupt) => raise_or_report(interrupt),
     }
 }
 
-/// A shielded park (see `park_inner`): ends only by an unparker or
-/// `deadline`, never with [`Wake::Interrupted`]. For waits of a green
-/// thread that is unwinding.
-pub(crate) fn park_shielded(
+/// [`park`] for waits that must not unwind a green thread that is (or may
+/// be) unwinding: shielded then, like [`park_native_shielded`], and
+/// otherwise a plain [`park`].
+pub(crate) fn park_unless_unwinding(
     what: &'static str,
     deadline: Option<Instant>,
     register: impl FnOnce(Unparker),
-) -> Wake {
-    park_inner(what, deadline, register, true).unwrap_or(Wake::Ready)
+) -> Result<Wake, Interrupt> {
+    let shield = shield_for(sched::with_running(Green::unwinding_now));
+    park_inner(what, deadline, register, shield)
 }
 
-/// How often a green thread that has an interrupt pending, and cannot
-/// tell whether it may unwind, looks again.
-const UNSURE_POLL: Duration = Duration::from_millis(2);
+fn shield_for(unwinding: Option<Unwinding>) -> Shield {
+    match unwinding {
+        Some(Unwinding::No) | None => Shield::None,
+        Some(Unwinding::Yes) => Shield::Full,
+        Some(Unwinding::Unsure) => Shield::Undecided,
+    }
+}
+
+/// How long a green thread that has an interrupt pending, and cannot
+/// tell whether it may unwind, pauses in [`raise_or_report`].
+const UNSURE_PAUSE: Duration = Duration::from_millis(2);
 
 /// Unwinds with `interrupt`, or returns [`Wake::Interrupted`] when the
 /// running green thread is (or may be) already unwinding.
@@ -331,8 +362,8 @@ const UNSURE_POLL: Duration = Duration::from_millis(2);
 /// Before it reports, it lets the other green threads run: once when the
 /// green thread is unwinding, so that a caller that loops on it (a
 /// `loop { sleep(..) }` in a destructor of a killed green thread) cannot
-/// hold the hub; for [`UNSURE_POLL`] when it cannot tell, so that the
-/// green thread whose suspended unwind causes the doubt can end it.
+/// hold the hub; for [`UNSURE_PAUSE`] when it cannot tell, so that such a
+/// loop does not spin while it waits for the answer.
 pub(crate) fn raise_or_report(interrupt: Interrupt) -> Wake {
     match sched::with_running(Green::unwinding_now).unwrap_or(Unwinding::Yes) {
         Unwinding::No => raise(interrupt),
@@ -341,14 +372,19 @@ pub(crate) fn raise_or_report(interrupt: Interrupt) -> Wake {
             crate::context::suspend();
         }
         Unwinding::Unsure => {
-            park_shielded(
-                "an unwinding decision",
-                Instant::now().checked_add(UNSURE_POLL),
-                |_| {},
-            );
+            let until = Instant::now() + UNSURE_PAUSE;
+            let _ = park_inner("an unwinding decision", Some(until), |_| {}, Shield::Full);
         }
     }
     Wake::Interrupted
+}
+
+/// Ends `unparker`'s park, if it is still waiting, with
+/// [`Wake::Interrupted`] (for a shielded park: "decide again").
+pub(crate) fn redecide(unparker: &Unparker) {
+    if unparker.is_waiting() {
+        wake(&unparker.green, Wake::Interrupted);
+    }
 }
 
 /// Delivers a pending interrupt as an unwind of the running green thread.

@@ -113,6 +113,13 @@ pub struct Hub {
     /// Set when the hub tears down: green threads spawned from then on
     /// start killed (they never run their function).
     pub(crate) ending: Cell<bool>,
+    /// Shielded parks of green threads that could not tell whether they
+    /// are unwinding, with `context::unwinder_resumes()` when they parked;
+    /// they decide again when an unwind elsewhere may have ended since
+    /// ([`Hub::redecide`]).
+    pub(crate) undecided: RefCell<Vec<(u64, crate::park::Unparker)>>,
+    /// `context::unwinder_resumes()` at the last [`Hub::redecide`].
+    redecided_at: Cell<u64>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -144,6 +151,8 @@ impl Hub {
             config,
             counters: Counters::default(),
             ending: Cell::new(false),
+            undecided: RefCell::new(Vec::new()),
+            redecided_at: Cell::new(0),
         })
     }
 
@@ -286,6 +295,36 @@ impl Hub {
         if let Some(joiner) = green.join_waiter.borrow_mut().take() {
             joiner.unpark();
         }
+    }
+
+    /// Ends the undecided parks (see [`Hub::undecided`]) when a green
+    /// thread that was suspended mid-unwind has resumed: its unwind may be
+    /// over, and theirs is perhaps decidable now.
+    /// A park decides again only after a resume that came after it began,
+    /// so a green thread is never woken by its own resume.
+    #[inline]
+    pub(crate) fn redecide(&self) {
+        if context::unwinder_resumes() != self.redecided_at.get() {
+            self.redecide_undecided();
+        }
+    }
+
+    #[cold]
+    fn redecide_undecided(&self) {
+        let resumes = context::unwinder_resumes();
+        self.redecided_at.set(resumes);
+        let mut woken = Vec::new();
+        self.undecided.borrow_mut().retain(|(parked_at, unparker)| {
+            if !unparker.is_waiting() {
+                return false;
+            }
+            if *parked_at < resumes {
+                woken.push(unparker.clone());
+                return false;
+            }
+            true
+        });
+        woken.iter().for_each(crate::park::redecide);
     }
 
     /// Gives up on every green thread still alive: each is marked done

@@ -708,3 +708,88 @@ fn a_root_that_cannot_finish_aborts_instead_of_abandoning_what_it_borrows() {
         );
     }
 }
+
+#[test]
+fn a_panic_re_raised_by_spawn_blocking_is_recorded_so_a_kill_in_its_destructor_does_not_abort() {
+    child::passes(
+        "a_panic_re_raised_by_spawn_blocking_is_recorded_so_a_kill_in_its_destructor_does_not_abort",
+        || {
+            moss::run(|| {
+                let neighbour = suspended_mid_unwind(Duration::from_millis(30));
+                let victim = moss::spawn(|| {
+                    let _slow = SleepsOnDrop(Duration::from_secs(3600));
+                    moss::spawn_blocking(|| panic!("offloaded panic"));
+                });
+                moss::sleep(Duration::from_millis(5));
+                // The victim is suspended in its destructor, mid-unwind.
+                victim.kill();
+                assert!(victim.join().is_err());
+                assert!(neighbour.join().unwrap_err().is_killed());
+            });
+        },
+    );
+}
+
+/// Kills and joins a worker after a grace period when dropped.
+struct Supervisor(Option<moss::JoinHandle<()>>);
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        moss::sleep(Duration::from_millis(5));
+        let worker = self.0.take().unwrap();
+        worker.kill();
+        let _ = worker.join();
+    }
+}
+
+/// A worker that catches a panic while its supervisor unwinds, then waits
+/// on `event`.
+fn worker_catching_a_panic(event: Rc<Event>) -> moss::JoinHandle<()> {
+    moss::spawn(move || {
+        moss::sleep(Duration::from_millis(1));
+        let _ = panic::catch_unwind(|| panic!("a handler panicked, caught"));
+        event.wait();
+    })
+}
+
+#[test]
+fn two_green_threads_each_unsure_of_the_other_are_reported_not_left_polling() {
+    child::passes(
+        "two_green_threads_each_unsure_of_the_other_are_reported_not_left_polling",
+        || {
+            let outcome = panic::catch_unwind(|| {
+                moss::run(|| {
+                    let worker = worker_catching_a_panic(Rc::new(Event::new()));
+                    let supervisor = moss::spawn(move || {
+                        let _supervisor = Supervisor(Some(worker));
+                        panic!("the supervisor fails");
+                    });
+                    let _ = supervisor.join();
+                })
+            });
+            let payload = outcome.expect_err("the deadlock is reported");
+            let message = payload.downcast_ref::<String>().unwrap();
+            assert!(message.contains("moss: deadlock"), "{message}");
+        },
+    );
+}
+
+#[test]
+fn teardown_ends_when_two_green_threads_are_each_unsure_of_the_other() {
+    child::passes(
+        "teardown_ends_when_two_green_threads_are_each_unsure_of_the_other",
+        || {
+            let value = moss::run(|| {
+                let worker = worker_catching_a_panic(Rc::new(Event::new()));
+                moss::spawn(move || {
+                    let _join = JoinsOnDrop(Some(worker));
+                    let _slow = SleepsOnDrop(Duration::from_millis(5));
+                    panic!("the supervisor fails");
+                });
+                moss::sleep(Duration::from_millis(10));
+                42
+            });
+            assert_eq!(value, 42);
+        },
+    );
+}

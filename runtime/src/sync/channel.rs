@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::waiter::{Hubs, Waiter, Wakeup};
-use crate::green::{Green, Unwinding};
 use crate::park::{self, Wake};
 use crate::remote::{ExternalWait, ThreadSignal};
 use crate::sync::deadline_after;
@@ -211,12 +210,7 @@ impl<T> Chan<T> {
         };
         // A green thread that is unwinding (a destructor that waits)
         // cannot be interrupted again: it waits until notified.
-        let unwinding = sched::with_running(Green::unwinding_now);
-        let result = if unwinding == Some(Unwinding::Yes) {
-            Ok(park::park_shielded(what, deadline, register))
-        } else {
-            park::park(what, deadline, register)
-        };
+        let result = park::park_unless_unwinding(what, deadline, register);
         let mut state = self.lock();
         let notified = !state.dequeue(role, id);
         match result {
