@@ -31,11 +31,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod app;
-pub mod http;
+mod app;
+mod http;
+mod sockets;
 
 pub use crate::app::{App, Request, Response};
 pub use crate::http::{
     serve_connection, Body, ConnInfo, HttpConfig, HttpError, NoTimeouts, RequestExt, RequestInfo,
-    RequestTarget, ResponseBody, Transport, UnderscoreHeaders,
+    RequestTarget, ResponseBody, TargetForm, Transport, UnderscoreHeaders,
 };

@@ -1,5 +1,4 @@
-//! `Body`, the request body handle applications read, and the chunk-size
-//! line grammar.
+//! The bodies an application handles: the request [`Body`] and the [`ResponseBody`].
 
 use std::fmt;
 use std::io::{self, Read};
@@ -7,8 +6,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
-
-use super::error::HttpError;
 
 /// The connection side of a streaming body: implemented by the connection
 /// state, which decodes the body of the request numbered `id` only.
@@ -136,145 +133,124 @@ impl From<String> for Body {
     }
 }
 
-/// Longest chunk-size line (size and extensions) the engine buffers.
-pub(crate) const MAX_CHUNK_LINE: usize = 4096;
+/// A response body: bytes in memory, or a reader streamed to the client.
+///
+/// A stream of unknown length goes out chunked to HTTP/1.1 clients and
+/// delimited by closing the connection to HTTP/1.0 clients. A stream's
+/// length comes from [`ResponseBody::sized`] or else from a valid
+/// `Content-Length` the application set.
+///
+/// # Examples
+///
+/// ```
+/// use moss_server::ResponseBody;
+/// let fixed = ResponseBody::from("Hello, World!");
+/// let streamed = ResponseBody::stream(std::io::repeat(b'x').take(3));
+/// # use std::io::Read;
+/// # let _ = (fixed, streamed);
+/// ```
+pub struct ResponseBody {
+    inner: Payload,
+}
 
-/// Parses a chunk-size line without its CRLF:
-/// `1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`.
-pub(crate) fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
-    const BAD_SIZE: HttpError = HttpError::BadRequest("invalid chunk size");
-    const BAD_EXT: HttpError = HttpError::BadRequest("invalid chunk extension");
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 {
-        return Err(BAD_SIZE);
+/// What a [`ResponseBody`] holds, as the response encoder takes it.
+pub(crate) enum Payload {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A reader, and its length when known.
+    Stream {
+        reader: Box<dyn Read + Send>,
+        len: Option<u64>,
+    },
+}
+
+impl ResponseBody {
+    /// No body.
+    pub fn empty() -> ResponseBody {
+        ResponseBody::from(Bytes::new())
     }
-    let significant = line[..digits].iter().skip_while(|&&b| b == b'0').count();
-    if significant > 15 {
-        return Err(BAD_SIZE);
+
+    /// A body streamed from `reader` until it returns `Ok(0)`.
+    pub fn stream(reader: impl Read + Send + 'static) -> ResponseBody {
+        ResponseBody {
+            inner: Payload::Stream {
+                reader: Box::new(reader),
+                len: None,
+            },
+        }
     }
-    let size = line[..digits].iter().fold(0u64, |n, &b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => b - b'A' + 10,
-        };
-        n << 4 | u64::from(digit)
-    });
-    let rest = &line[digits..];
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < rest.len() && matches!(rest[*i], b' ' | b'\t') {
-            *i += 1;
+
+    /// A body of exactly `len` bytes streamed from `reader`; a reader that
+    /// ends early makes the engine close the connection.
+    pub fn sized(reader: impl Read + Send + 'static, len: u64) -> ResponseBody {
+        ResponseBody {
+            inner: Payload::Stream {
+                reader: Box::new(reader),
+                len: Some(len),
+            },
         }
-    };
-    let mut extensions = 0;
-    loop {
-        skip_ws(&mut i);
-        if i == rest.len() {
-            return if extensions > 0 || rest.is_empty() {
-                Ok(size)
-            } else {
-                Err(BAD_SIZE)
-            };
+    }
+
+    /// What the body holds, for the response encoder.
+    pub(crate) fn into_payload(self) -> Payload {
+        self.inner
+    }
+
+    /// The length, when known without reading.
+    pub fn len_hint(&self) -> Option<u64> {
+        match &self.inner {
+            Payload::Bytes(bytes) => Some(bytes.len() as u64),
+            Payload::Stream { len, .. } => *len,
         }
-        if rest[i] != b';' {
-            return Err(if extensions == 0 && i == 0 {
-                BAD_SIZE
-            } else {
-                BAD_EXT
-            });
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let name = rest[i..].iter().take_while(|&&b| is_tchar(b)).count();
-        if name == 0 {
-            return Err(BAD_EXT);
-        }
-        i += name;
-        skip_ws(&mut i);
-        if i < rest.len() && rest[i] == b'=' {
-            i += 1;
-            skip_ws(&mut i);
-            if i < rest.len() && rest[i] == b'"' {
-                i += 1;
-                loop {
-                    match rest.get(i) {
-                        Some(b'"') => break,
-                        Some(b'\\')
-                            if rest
-                                .get(i + 1)
-                                .is_some_and(|&b| is_qdtext(b) || b == b'"' || b == b'\\') =>
-                        {
-                            i += 2
-                        }
-                        Some(&b) if is_qdtext(b) => i += 1,
-                        _ => return Err(BAD_EXT),
-                    }
-                }
-                i += 1;
-            } else {
-                let value = rest[i..].iter().take_while(|&&b| is_tchar(b)).count();
-                if value == 0 {
-                    return Err(BAD_EXT);
-                }
-                i += value;
-            }
-        }
-        extensions += 1;
     }
 }
 
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+impl Default for ResponseBody {
+    fn default() -> ResponseBody {
+        ResponseBody::empty()
+    }
 }
 
-fn is_qdtext(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Payload::Bytes(bytes) => f.debug_tuple("ResponseBody").field(&bytes.len()).finish(),
+            Payload::Stream { len, .. } => f
+                .debug_struct("ResponseBody")
+                .field("stream_len", len)
+                .finish(),
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_chunk_size;
+impl From<Bytes> for ResponseBody {
+    fn from(bytes: Bytes) -> ResponseBody {
+        ResponseBody {
+            inner: Payload::Bytes(bytes),
+        }
+    }
+}
 
-    #[test]
-    fn chunk_sizes() {
-        for (line, size) in [
-            (&b"5"[..], 5),
-            (b"000", 0),
-            (b"A", 10),
-            (b"0005", 5),
-            (b"5; some; parameters=stuff", 5),
-            (b"5;foo=\"bar baz\"", 5),
-            (b"5 ;a", 5),
-            (b"ffffffffffffff", 0x00ff_ffff_ffff_ffff),
-        ] {
-            assert_eq!(
-                parse_chunk_size(line),
-                Ok(size),
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
-        for line in [
-            &b""[..],
-            b" 0",
-            b"0 ",
-            b"6_0",
-            b"-5",
-            b"+5",
-            b" ;foo=bar",
-            b"5;ext=val\rue",
-            b"5;",
-            b"5;a=",
-            b"5;a=\"open",
-            b"10000000000000000",
-            b"0x5",
-        ] {
-            assert!(
-                parse_chunk_size(line).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+impl From<Vec<u8>> for ResponseBody {
+    fn from(bytes: Vec<u8>) -> ResponseBody {
+        ResponseBody::from(Bytes::from(bytes))
+    }
+}
+
+impl From<String> for ResponseBody {
+    fn from(text: String) -> ResponseBody {
+        ResponseBody::from(Bytes::from(text))
+    }
+}
+
+impl From<&'static str> for ResponseBody {
+    fn from(text: &'static str) -> ResponseBody {
+        ResponseBody::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for ResponseBody {
+    fn from(bytes: &'static [u8]) -> ResponseBody {
+        ResponseBody::from(Bytes::from_static(bytes))
     }
 }

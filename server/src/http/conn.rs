@@ -1,5 +1,7 @@
-//! The connection loop: keep-alive and pipelining, the app call, draining,
-//! write batching, refusals and closing.
+//! The connection loop: keep-alive, pipelining, the app call, the lent body, refusals.
+//!
+//! Also draining unread bodies, write batching, and closing (with a linger
+//! after a refusal).
 
 use std::io::{self, ErrorKind};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -7,15 +9,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use http::Method;
+use http::{HeaderMap, Method};
 
 use super::body::{Body, BodySource};
 use super::config::HttpConfig;
+use super::decode::Decoder;
+use super::encode::{write_refusal, write_response, Answering, IoAccess, Rest, CONTINUE};
 use super::error::HttpError;
+use super::framing::Framing;
 use super::info::{ConnInfo, RequestInfo};
 use super::io::{ConnIo, FLUSH_AT};
-use super::parse::{parse_head, Framing, Head, HeadScanner};
-use super::response::{write_refusal, write_response, Answering, Rest};
+use super::parse::{parse_head, Head, HeadScanner};
 use super::transport::Transport;
 use crate::app::{App, Request, Response};
 
@@ -63,94 +67,190 @@ where
     A: App + ?Sized,
 {
     let conn = Arc::new(conn);
-    let mut io = ConnIo::new(stream, config);
+    let mut state = ConnState::new(stream, config);
     // Where the connection state is lent to a request's `Body` while the
     // application runs; made at the first request with a body. Requests
-    // without one never touch it: the state stays in `io`.
-    let mut lender: Option<Arc<Mutex<Option<ConnIo<S>>>>> = None;
+    // without one never touch it: the state stays in `state`.
+    let mut lender: Option<Arc<Mutex<Option<ConnState<S>>>>> = None;
     let mut id: u64 = 0;
     loop {
         id += 1;
-        let head = match read_head(&mut io, config, id == 1) {
+        let head = match read_head(&mut state.io, config, id == 1) {
             Ok(Some(head)) => head,
-            Ok(None) => return io.flush(),
-            Err(HeadError::Refused(error)) => return refuse(&mut io, &error, config),
+            Ok(None) => return state.io.flush(),
+            Err(HeadError::Refused(error)) => return refuse(&mut state.io, &error, config),
             Err(HeadError::Io(e)) => return Err(e),
         };
-        let answering = Answering {
+        let mut answering = Answering {
             version: head.version,
             head: head.method == Method::HEAD,
             keep_alive: head.keep_alive && !config.keep_alive.is_zero(),
+            continue_pending: false,
         };
-        io.begin_body(id, head.framing, head.expect_continue);
+        state.begin(id, head.framing, head.expect_continue);
         let slot = match head.framing {
             Framing::Empty => None,
             _ => {
                 // Body reads get the head's timeout, not the idle keep-alive one.
-                io.set_read_timeout(config.header_timeout)?;
+                state.io.set_read_timeout(config.header_timeout)?;
                 Some(Arc::clone(
                     lender.get_or_insert_with(|| Arc::new(Mutex::new(None))),
                 ))
             }
         };
         let (outcome, back) = match &slot {
-            None => (call(app, head, Body::empty(), &conn), io),
+            None => (call(app, head, Body::empty(), &conn), state),
             Some(slot) => {
-                *lock(slot) = Some(io);
+                *lock(slot) = Some(state);
                 let source: Arc<Mutex<dyn BodySource>> = slot.clone();
                 let outcome = call(app, head, Body::streaming(source, id), &conn);
                 (outcome, take_back(slot))
             }
         };
-        io = back;
+        state = back;
         let Some(response) = outcome else {
             log::error!("application panicked; answering 500 and closing the connection");
-            return refuse(&mut io, &HttpError::AppPanicked, config);
+            return refuse(&mut state.io, &HttpError::AppPanicked, config);
         };
-        if let Some(error) = io.body_error() {
+        if let Some(error) = state.body.error() {
             log::debug!("request body refused: {error}");
-            return refuse(&mut io, &error, config);
+            return refuse(&mut state.io, error, config);
         }
-        let mut answering = answering;
-        if !io.body_done()
-            && (io.continue_unsent()
-                || io
+        if !state.body.is_done()
+            && (state.continue_pending
+                || state
+                    .body
                     .known_remaining()
                     .is_some_and(|left| left > config.max_drain))
         {
             answering.keep_alive = false;
         }
+        answering.continue_pending = std::mem::take(&mut state.continue_pending);
 
-        let mut keep_alive = match write_response(&mut io, response, answering, config)? {
+        let mut keep_alive = match write_response(&mut state.io, response, answering, config)? {
             Rest::Done(keep_alive) => keep_alive,
             // A streamed response may read the request body (an echo): the
             // state is lent again while it is copied.
             Rest::Stream(stream) => match &slot {
-                None => stream.send(&mut io)?,
+                None => stream.send(&mut state.io)?,
                 Some(slot) => {
-                    *lock(slot) = Some(io);
+                    *lock(slot) = Some(state);
                     let sent = stream.send(&mut &**slot);
-                    io = take_back(slot);
+                    state = take_back(slot);
                     sent?
                 }
             },
         };
 
-        if keep_alive && !io.body_done() && !io.drain_body(config.max_drain) {
+        if keep_alive && !state.body.is_done() && !state.drain_body(config.max_drain) {
             keep_alive = false;
         }
-        let unread = !io.body_done() || !io.rbuf.is_empty();
-        io.begin_body(0, Framing::Empty, false);
+        let unread = !state.body.is_done() || !state.io.rbuf.is_empty();
+        state.begin(0, Framing::Empty, false);
         if !keep_alive {
-            io.flush()?;
+            state.io.flush()?;
             if unread {
-                linger(&mut io);
+                linger(&mut state.io);
             }
             return Ok(());
         }
-        if io.rbuf.is_empty() || io.wbuf.len() >= FLUSH_AT {
-            io.flush()?;
+        if state.io.rbuf.is_empty() || state.io.wbuf.len() >= FLUSH_AT {
+            state.io.flush()?;
         }
+    }
+}
+
+/// A connection's state: its buffered I/O and the current request's body.
+/// While the application handles a request that has a body, it is lent to
+/// that request's [`Body`] (behind a mutex, as a [`BodySource`]).
+struct ConnState<S> {
+    io: ConnIo<S>,
+    /// The request whose body `body` decodes; reads for other ids fail.
+    id: u64,
+    body: Decoder,
+    /// `Expect: 100-continue` still to be answered: at the first body read,
+    /// or before a streamed response that may read the body.
+    continue_pending: bool,
+    /// The body and trailer limits (`server_header` left out).
+    limits: HttpConfig,
+}
+
+impl<S: Transport> ConnState<S> {
+    fn new(stream: S, config: &HttpConfig) -> ConnState<S> {
+        ConnState {
+            io: ConnIo::new(stream),
+            id: 0,
+            body: Decoder::new(Framing::Empty),
+            continue_pending: false,
+            limits: config.limits(),
+        }
+    }
+
+    /// Starts the body of request `id`.
+    fn begin(&mut self, id: u64, framing: Framing, expect_continue: bool) {
+        self.id = id;
+        self.body = Decoder::new(framing);
+        self.continue_pending = expect_continue;
+    }
+
+    /// Reads decoded body bytes of request `id`, sending `100 Continue`
+    /// first if the client waits for it.
+    fn read_body(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if id != self.id {
+            return Err(answered());
+        }
+        // Only a read that will decode asks the client for the body.
+        if self.continue_pending
+            && self.body.error().is_none()
+            && !buf.is_empty()
+            && !self.body.is_done()
+        {
+            self.continue_pending = false;
+            self.io.wbuf.extend_from_slice(CONTINUE);
+            self.io.flush()?;
+        }
+        self.body.read(&mut self.io, &self.limits, buf)
+    }
+
+    /// Reads and discards up to `limit` bytes of the rest of the body (a
+    /// client still waiting for `100 Continue` is not asked for it); `true`
+    /// if the body ended cleanly within them.
+    fn drain_body(&mut self, limit: u64) -> bool {
+        self.continue_pending = false;
+        self.body.drain(&mut self.io, &self.limits, limit)
+    }
+}
+
+/// The connection state lent to the request's [`Body`] while the
+/// application runs: `None` once the engine has taken it back, and then
+/// reads fail as for an answered request.
+impl<S: Transport + Send> BodySource for Option<ConnState<S>> {
+    fn read_body(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Some(state) => state.read_body(id, buf),
+            None => Err(answered()),
+        }
+    }
+
+    fn trailers(&self, id: u64) -> Option<HeaderMap> {
+        let state = self.as_ref()?;
+        (id == state.id)
+            .then(|| state.body.trailers().cloned())
+            .flatten()
+    }
+}
+
+fn answered() -> io::Error {
+    io::Error::other("the request of this body has been answered")
+}
+
+impl<S> IoAccess<S> for &Mutex<Option<ConnState<S>>> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
+        let mut guard = lock(self);
+        f(&mut guard
+            .as_mut()
+            .expect("the state stays lent while a body streams")
+            .io)
     }
 }
 
@@ -166,12 +266,12 @@ fn call<A: App + ?Sized>(
     catch_unwind(AssertUnwindSafe(|| app.call(request))).ok()
 }
 
-pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Takes the connection state back from the request's `Body`.
-fn take_back<S>(slot: &Mutex<Option<ConnIo<S>>>) -> ConnIo<S> {
+fn take_back<S>(slot: &Mutex<Option<ConnState<S>>>) -> ConnState<S> {
     lock(slot)
         .take()
         .expect("only the connection loop takes the lent state")
@@ -201,12 +301,17 @@ fn read_head<S: Transport>(
     let mut scanner = HeadScanner::new();
     let mut deadline: Option<Instant> = None;
     loop {
+        // Empty lines before a request line are skipped (RFC 9112 section
+        // 2.2), also when one arrives split across reads: a lone CR waits
+        // for what follows it.
+        let mut waiting_for_lf = false;
         if scanner.is_fresh() {
             while io.rbuf.starts_with(b"\r\n") {
                 io.rbuf.advance(2);
             }
+            waiting_for_lf = io.rbuf[..] == *b"\r";
         }
-        if !io.rbuf.is_empty() {
+        if !io.rbuf.is_empty() && !waiting_for_lf {
             if let Some(len) = scanner.scan(&io.rbuf, config)? {
                 let head = io.rbuf.split_to(len).freeze();
                 return Ok(Some(parse_head(

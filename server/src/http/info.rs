@@ -145,9 +145,7 @@ impl<B> RequestExt for http::Request<B> {
             Some(info) => Cow::Borrowed(info),
             None => Cow::Owned(RequestInfo {
                 conn: Arc::new(ConnInfo::default()),
-                target: RequestTarget::parse_for_test(
-                    self.uri().path_and_query().map_or("/", |p| p.as_str()),
-                ),
+                target: RequestTarget::of_uri(self.uri()),
                 host: self.headers().get(http::header::HOST).cloned(),
             }),
         }

@@ -1,18 +1,16 @@
-//! Per-connection I/O state: the read and write buffers, read timeouts, and
-//! decoding of the current request's body from the read buffer.
+//! A connection's buffered I/O: read and write buffers, fill and flush, read timeout, `Date`.
+//!
+//! The buffers come from a per-thread pool; the `Date` value is shared by
+//! a batch of responses.
 
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use http::HeaderMap;
+use bytes::BytesMut;
 
-use super::body::{parse_chunk_size, BodySource, MAX_CHUNK_LINE};
-use super::config::HttpConfig;
 use super::date::{self, DATE_LEN};
-use super::error::HttpError;
-use super::parse::{parse_trailers, Framing, HeadScanner, NameCache};
+use super::parse::NameCache;
 use super::transport::Transport;
 
 /// Bytes asked of the stream per read.
@@ -24,9 +22,6 @@ pub(crate) const FLUSH_AT: usize = 64 * 1024;
 
 /// Responses that may share one reading of the clock (within one batch).
 const DATE_REUSE: u32 = 16;
-
-/// `HTTP/1.1 100 Continue`, sent at the first read of a body that expects it.
-pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Buffers kept per OS thread for the next connection: a new connection
 /// then neither allocates nor zeroes its read scratch.
@@ -71,42 +66,7 @@ fn give_back(buffers: Buffers) {
     });
 }
 
-/// Where the current request's body decoding stands.
-#[derive(Debug)]
-enum Decoder {
-    /// Nothing (more) to read.
-    Done,
-    /// `remaining` bytes of a Content-Length body.
-    Length { remaining: u64 },
-    /// Expecting a chunk-size line.
-    ChunkSize,
-    /// Inside a chunk.
-    ChunkData { remaining: u64 },
-    /// Expecting the CRLF after a chunk's data.
-    ChunkEnd,
-    /// Reading the trailer section after the last chunk.
-    Trailers(HeadScanner),
-}
-
-/// Body state of the request being served.
-#[derive(Debug)]
-struct BodyState {
-    /// Request the state belongs to; reads for other ids fail.
-    id: u64,
-    decoder: Decoder,
-    /// `Expect: 100-continue` still to be answered.
-    continue_pending: bool,
-    /// Decoded bytes so far.
-    received: u64,
-    /// The first framing error, which the engine answers instead of the app.
-    error: Option<HttpError>,
-    trailers: Option<HeaderMap>,
-}
-
-/// The connection's buffers and stream, shared with the request [`Body`]
-/// handle behind a mutex while the application runs.
-///
-/// [`Body`]: super::Body
+/// The connection's stream and buffers.
 pub(crate) struct ConnIo<S> {
     pub(crate) stream: S,
     /// Received bytes not yet consumed.
@@ -116,10 +76,9 @@ pub(crate) struct ConnIo<S> {
     /// Reads land here first, then are copied to `rbuf`: reading straight
     /// into `rbuf`'s spare capacity would need it zeroed at every read.
     scratch: Box<[u8]>,
-    /// Header names of the last request (see [`NameCache`]).
+    /// Header names of the last request (see [`NameCache`]), pooled with
+    /// the buffers.
     pub(crate) names: NameCache,
-    /// The body and trailer limits (`server_header` left out).
-    config: HttpConfig,
     /// The `Date` value for responses, and how many more responses may use
     /// it: reading the clock costs as much as parsing a small request, so a
     /// batch of pipelined responses shares one reading (refreshed at each
@@ -128,11 +87,10 @@ pub(crate) struct ConnIo<S> {
     date_uses: u32,
     /// Last value given to `Transport::set_read_timeout`.
     read_timeout: Option<Duration>,
-    body: BodyState,
 }
 
 impl<S: Transport> ConnIo<S> {
-    pub(crate) fn new(stream: S, config: &HttpConfig) -> ConnIo<S> {
+    pub(crate) fn new(stream: S) -> ConnIo<S> {
         let Buffers {
             scratch,
             wbuf,
@@ -144,18 +102,9 @@ impl<S: Transport> ConnIo<S> {
             wbuf,
             scratch,
             names,
-            config: config.limits(),
             date: [b' '; DATE_LEN],
             date_uses: 0,
             read_timeout: None,
-            body: BodyState {
-                id: 0,
-                decoder: Decoder::Done,
-                continue_pending: false,
-                received: 0,
-                error: None,
-                trailers: None,
-            },
         }
     }
 
@@ -208,198 +157,6 @@ impl<S: Transport> ConnIo<S> {
         self.rbuf.extend_from_slice(&self.scratch[..n]);
         Ok(n)
     }
-
-    /// Starts the body state of request `id`.
-    pub(crate) fn begin_body(&mut self, id: u64, framing: Framing, expect_continue: bool) {
-        self.body = BodyState {
-            id,
-            decoder: match framing {
-                Framing::Empty => Decoder::Done,
-                Framing::Length(len) => Decoder::Length { remaining: len },
-                Framing::Chunked => Decoder::ChunkSize,
-            },
-            continue_pending: expect_continue,
-            received: 0,
-            error: None,
-            trailers: None,
-        };
-    }
-
-    /// The framing error met while reading the current body, if any.
-    pub(crate) fn body_error(&self) -> Option<HttpError> {
-        self.body.error.clone()
-    }
-
-    /// Whether the current body has been read to its end.
-    pub(crate) fn body_done(&self) -> bool {
-        matches!(self.body.decoder, Decoder::Done)
-    }
-
-    /// Whether `100 Continue` was due but never sent (the app did not read).
-    pub(crate) fn continue_unsent(&self) -> bool {
-        self.body.continue_pending
-    }
-
-    /// Clears a pending `100 Continue`, returning whether one was pending.
-    pub(crate) fn take_continue(&mut self) -> bool {
-        std::mem::take(&mut self.body.continue_pending)
-    }
-
-    /// Bytes of a Content-Length body not yet read, if the body has one.
-    pub(crate) fn known_remaining(&self) -> Option<u64> {
-        match self.body.decoder {
-            Decoder::Length { remaining } => Some(remaining),
-            Decoder::Done => Some(0),
-            _ => None,
-        }
-    }
-
-    /// Reads and discards up to `limit` bytes of the rest of the body;
-    /// `true` if the body ended cleanly within them.
-    pub(crate) fn drain_body(&mut self, limit: u64) -> bool {
-        let id = self.body.id;
-        let mut scratch = [0u8; 4096];
-        let mut drained = 0;
-        self.body.continue_pending = false;
-        while !self.body_done() {
-            match self.read_current(id, &mut scratch) {
-                Ok(0) => break,
-                Ok(n) => drained += n as u64,
-                Err(_) => return false,
-            }
-            if drained > limit {
-                return false;
-            }
-        }
-        self.body.error.is_none()
-    }
-
-    fn fail(&mut self, error: HttpError, kind: ErrorKind) -> io::Error {
-        let message = error.to_string();
-        if self.body.error.is_none() {
-            self.body.error = Some(error);
-        }
-        io::Error::new(kind, message)
-    }
-
-    /// Fills the read buffer for body decoding; a closed stream is an
-    /// incomplete body, a timed-out read a 408.
-    fn fill_body(&mut self) -> io::Result<()> {
-        match self.fill() {
-            Ok(0) => Err(self.fail(
-                HttpError::BadRequest("request body ended early"),
-                ErrorKind::UnexpectedEof,
-            )),
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                Err(self.fail(HttpError::RequestTimeout, e.kind()))
-            }
-            Err(e) => {
-                if self.body.error.is_none() {
-                    self.body.error = Some(HttpError::BadRequest("request body unreadable"));
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Copies up to `remaining` buffered body bytes into `buf`.
-    fn take_data(&mut self, remaining: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if self.rbuf.is_empty() {
-            self.fill_body()?;
-        }
-        let n = (self.rbuf.len() as u64)
-            .min(remaining)
-            .min(buf.len() as u64) as usize;
-        buf[..n].copy_from_slice(&self.rbuf[..n]);
-        self.rbuf.advance(n);
-        self.body.received += n as u64;
-        Ok(n)
-    }
-
-    fn decode(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match &mut self.body.decoder {
-                Decoder::Done => return Ok(0),
-                Decoder::Length { remaining } => {
-                    let remaining = *remaining;
-                    let n = self.take_data(remaining, buf)?;
-                    self.body.decoder = match remaining - n as u64 {
-                        0 => Decoder::Done,
-                        left => Decoder::Length { remaining: left },
-                    };
-                    return Ok(n);
-                }
-                Decoder::ChunkData { remaining } => {
-                    let remaining = *remaining;
-                    let n = self.take_data(remaining, buf)?;
-                    self.body.decoder = match remaining - n as u64 {
-                        0 => Decoder::ChunkEnd,
-                        left => Decoder::ChunkData { remaining: left },
-                    };
-                    return Ok(n);
-                }
-                Decoder::ChunkSize => {
-                    let Some(newline) = memchr::memchr(b'\n', &self.rbuf) else {
-                        if self.rbuf.len() > MAX_CHUNK_LINE {
-                            let error = HttpError::BadRequest("chunk-size line too long");
-                            return Err(self.fail(error, ErrorKind::InvalidData));
-                        }
-                        self.fill_body()?;
-                        continue;
-                    };
-                    if newline == 0 || self.rbuf[newline - 1] != b'\r' {
-                        let error = HttpError::BadRequest("chunk-size line not ended by CRLF");
-                        return Err(self.fail(error, ErrorKind::InvalidData));
-                    }
-                    let size = match parse_chunk_size(&self.rbuf[..newline - 1]) {
-                        Ok(size) => size,
-                        Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
-                    };
-                    self.rbuf.advance(newline + 1);
-                    if let Some(limit) = self.config.limit_request_body {
-                        if self.body.received.saturating_add(size) > limit {
-                            return Err(
-                                self.fail(HttpError::PayloadTooLarge, ErrorKind::InvalidData)
-                            );
-                        }
-                    }
-                    self.body.decoder = match size {
-                        0 => Decoder::Trailers(HeadScanner::trailers()),
-                        size => Decoder::ChunkData { remaining: size },
-                    };
-                }
-                Decoder::ChunkEnd => {
-                    if self.rbuf.len() < 2 {
-                        self.fill_body()?;
-                        continue;
-                    }
-                    if &self.rbuf[..2] != b"\r\n" {
-                        let error = HttpError::BadRequest("chunk data not followed by CRLF");
-                        return Err(self.fail(error, ErrorKind::InvalidData));
-                    }
-                    self.rbuf.advance(2);
-                    self.body.decoder = Decoder::ChunkSize;
-                }
-                Decoder::Trailers(scanner) => match scanner.scan(&self.rbuf, &self.config) {
-                    Ok(Some(len)) => {
-                        let fields = scanner.fields();
-                        let trailers = match parse_trailers(&self.rbuf[..len], fields, &self.config)
-                        {
-                            Ok(trailers) => trailers,
-                            Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
-                        };
-                        self.rbuf.advance(len);
-                        self.body.trailers = (!trailers.is_empty()).then_some(trailers);
-                        self.body.decoder = Decoder::Done;
-                        return Ok(0);
-                    }
-                    Ok(None) => self.fill_body()?,
-                    Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
-                },
-            }
-        }
-    }
 }
 
 impl<S> Drop for ConnIo<S> {
@@ -411,50 +168,5 @@ impl<S> Drop for ConnIo<S> {
             wbuf,
             names: std::mem::take(&mut self.names),
         });
-    }
-}
-
-/// The connection state lent to the request's [`Body`] while the
-/// application runs: `None` once the engine has taken it back, and then
-/// reads fail as for an answered request.
-///
-/// [`Body`]: super::Body
-impl<S: Transport + Send> BodySource for Option<ConnIo<S>> {
-    fn read_body(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Some(io) => io.read_current(id, buf),
-            None => Err(answered()),
-        }
-    }
-
-    fn trailers(&self, id: u64) -> Option<HeaderMap> {
-        let io = self.as_ref()?;
-        (id == io.body.id)
-            .then(|| io.body.trailers.clone())
-            .flatten()
-    }
-}
-
-fn answered() -> io::Error {
-    io::Error::other("the request of this body has been answered")
-}
-
-impl<S: Transport> ConnIo<S> {
-    /// Reads decoded body bytes of request `id` (see [`BodySource`]).
-    fn read_current(&mut self, id: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if id != self.body.id {
-            return Err(answered());
-        }
-        if let Some(error) = &self.body.error {
-            return Err(io::Error::new(ErrorKind::InvalidData, error.to_string()));
-        }
-        if buf.is_empty() || self.body_done() {
-            return Ok(0);
-        }
-        if std::mem::take(&mut self.body.continue_pending) {
-            self.wbuf.extend_from_slice(CONTINUE);
-            self.flush()?;
-        }
-        self.decode(buf)
     }
 }

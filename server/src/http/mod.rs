@@ -2,31 +2,38 @@
 //! responses, over any byte stream.
 //!
 //! ```text
-//!   stream ──► ConnIo.rbuf ──► HeadScanner ──► parse_head ──► Request ──► App
-//!                 │                                             │
-//!                 └─────────── Body (chunked / length) ◄────────┘
-//!   stream ◄── ConnIo.wbuf ◄── write_response ◄──────────── Response
+//!           io                parse                           conn
+//!   stream ──► rbuf ──► HeadScanner, parse_head ──► Request ──► App
+//!               │                                      │        │
+//!               │      decode                          │        │
+//!               └──► Decoder (length / chunked) ──► Body        │
+//!                                                               │
+//!   stream ◄── wbuf ◄── write_response, PendingStream ◄── Response
+//!           io          encode
 //! ```
 //!
+//! `framing` holds the one rule both sides use to delimit a body;
+//! `conn` runs the loop (keep-alive, pipelining, draining, refusals).
 //! Entry point: [`serve_connection`].
 
 mod body;
 mod config;
 mod conn;
 mod date;
+mod decode;
+mod encode;
 mod error;
+mod framing;
 mod info;
 mod io;
 mod parse;
-mod response;
 mod target;
 mod transport;
 
-pub use body::Body;
+pub use body::{Body, ResponseBody};
 pub use config::{HttpConfig, UnderscoreHeaders};
 pub use conn::serve_connection;
 pub use error::HttpError;
 pub use info::{ConnInfo, RequestExt, RequestInfo};
-pub use response::ResponseBody;
 pub use target::{RequestTarget, TargetForm};
 pub use transport::{NoTimeouts, Transport};

@@ -1,5 +1,7 @@
-//! Request heads: finding their end under the limits, then parsing them with
-//! `httparse` and checking everything that decides message framing.
+//! Request heads: finding their end under the limits, then parsing and checking them.
+//!
+//! `httparse` parses; the engine checks the method, target, version and
+//! the fields that decide framing and connection handling.
 
 use std::mem::MaybeUninit;
 
@@ -9,6 +11,7 @@ use http::{HeaderMap, Method, Uri, Version};
 
 use super::config::{HttpConfig, UnderscoreHeaders, MAX_HEAD};
 use super::error::HttpError;
+use super::framing::{self, Framing, TransferCodings};
 use super::target::{self, RequestTarget};
 
 /// Finds the end of a head (request line + fields, or a trailer section)
@@ -90,17 +93,6 @@ impl HeadScanner {
             self.scan = newline + 1;
         }
     }
-}
-
-/// How the request body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
-    /// No body.
-    Empty,
-    /// `Content-Length` bytes.
-    Length(u64),
-    /// Chunked transfer coding (as the final coding).
-    Chunked,
 }
 
 /// A parsed and checked request head.
@@ -228,19 +220,26 @@ pub(crate) fn parse_head(
     })
 }
 
-/// 505 for a well-formed but unsupported `HTTP/x.y`, 400 for anything else.
+/// 505 for a well-formed request line with an unsupported `HTTP/x.y`, 400
+/// for anything else: a line that is not exactly `method SP target SP
+/// version` is malformed whatever its last word.
 fn version_error(head: &[u8]) -> HttpError {
     let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
-    let line = &head[..line_end];
-    let last = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-    match last {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+    let mut words = head[..line_end].split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(method), Some(target), Some(version), None)
+            if !method.is_empty() && !target.is_empty() && is_http_version(version) =>
         {
             HttpError::VersionNotSupported
         }
         _ => HttpError::BadRequest("malformed HTTP version"),
     }
+}
+
+/// `HTTP/DIGIT.DIGIT`.
+fn is_http_version(word: &[u8]) -> bool {
+    matches!(word, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
 /// Methods as gunicorn accepts them: a token of 3 to 20 characters without
@@ -257,9 +256,7 @@ fn check_method(method: &str) -> Result<Method, HttpError> {
 #[derive(Default)]
 struct FramingFields {
     content_length: Option<u64>,
-    chunked: bool,
-    has_transfer_encoding: bool,
-    only_identity: bool,
+    codings: TransferCodings,
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
@@ -273,35 +270,14 @@ impl FramingFields {
             if self.content_length.is_some() {
                 return Err(HttpError::BadRequest("repeated Content-Length"));
             }
-            self.content_length = Some(parse_content_length(value.as_bytes())?);
+            let length = framing::content_length(value.as_bytes())
+                .ok_or(HttpError::BadRequest("invalid Content-Length"))?;
+            self.content_length = Some(length);
         } else if name == header::TRANSFER_ENCODING {
-            if !self.has_transfer_encoding {
-                self.has_transfer_encoding = true;
-                self.only_identity = true;
-            }
-            for coding in value.as_bytes().split(|&b| b == b',') {
-                let coding = trim(coding);
-                if self.chunked {
-                    return Err(HttpError::BadRequest("chunked is not the final coding"));
-                }
-                if coding.eq_ignore_ascii_case(b"chunked") {
-                    self.chunked = true;
-                    self.only_identity = false;
-                } else if coding.eq_ignore_ascii_case(b"identity") {
-                } else if KNOWN_CODINGS
-                    .iter()
-                    .any(|known| coding.eq_ignore_ascii_case(known))
-                {
-                    self.only_identity = false;
-                } else if coding.is_empty() {
-                    return Err(HttpError::BadRequest("empty transfer coding"));
-                } else {
-                    return Err(HttpError::UnsupportedTransferCoding);
-                }
-            }
+            self.codings.note(value.as_bytes())?;
         } else if name == header::CONNECTION {
             for option in value.as_bytes().split(|&b| b == b',') {
-                let option = trim(option);
+                let option = option.trim_ascii();
                 if option.eq_ignore_ascii_case(b"close") {
                     self.close = true;
                 } else if option.eq_ignore_ascii_case(b"keep-alive") {
@@ -317,6 +293,9 @@ impl FramingFields {
             if self.host.replace(value.clone()).is_some() {
                 return Err(HttpError::BadRequest("repeated Host"));
             }
+            if !target::is_host(value.as_bytes()) {
+                return Err(HttpError::BadRequest("invalid Host"));
+            }
         } else if name == header::CONTENT_TYPE && std::mem::replace(&mut self.content_type, true) {
             return Err(HttpError::BadRequest("repeated Content-Type"));
         }
@@ -325,25 +304,7 @@ impl FramingFields {
 
     /// Framing, keep-alive and `Expect: 100-continue` of the whole head.
     fn resolve(self, version: Version) -> Result<(Framing, bool, bool), HttpError> {
-        let framing = if self.has_transfer_encoding && !self.only_identity {
-            if version == Version::HTTP_10 {
-                return Err(HttpError::BadRequest("Transfer-Encoding in HTTP/1.0"));
-            }
-            if self.content_length.is_some() {
-                return Err(HttpError::BadRequest(
-                    "both Content-Length and Transfer-Encoding",
-                ));
-            }
-            if !self.chunked {
-                return Err(HttpError::BadRequest("chunked is not the final coding"));
-            }
-            Framing::Chunked
-        } else {
-            match self.content_length {
-                None | Some(0) => Framing::Empty,
-                Some(len) => Framing::Length(len),
-            }
-        };
+        let framing = framing::request_framing(&self.codings, self.content_length, version)?;
         let keep_alive = match version {
             Version::HTTP_10 => self.keep_alive && !self.close,
             _ => !self.close,
@@ -351,87 +312,6 @@ impl FramingFields {
         let expect_continue =
             self.expect_continue && version == Version::HTTP_11 && framing != Framing::Empty;
         Ok((framing, keep_alive, expect_continue))
-    }
-}
-
-/// Transfer codings the engine passes through undecoded before `chunked`.
-const KNOWN_CODINGS: [&[u8]; 5] = [b"gzip", b"x-gzip", b"deflate", b"compress", b"x-compress"];
-
-/// `Content-Length = 1*DIGIT`, no sign, no list, at most 19 digits.
-fn parse_content_length(value: &[u8]) -> Result<u64, HttpError> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return Err(HttpError::BadRequest("invalid Content-Length"));
-    }
-    Ok(value.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |p| p + 1);
-    &bytes[start..end]
-}
-
-/// Header fields that must not appear in a trailer section (RFC 9110 6.5.1):
-/// framing, routing, request modifiers, authentication and content coding.
-/// (`Content-Type` is allowed, as gunicorn's corpus expects; trailers never
-/// replace header fields, the app reads them apart.)
-const FORBIDDEN_TRAILERS: [HeaderName; 16] = [
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::HOST,
-    header::TRAILER,
-    header::TE,
-    header::CONNECTION,
-    header::UPGRADE,
-    header::EXPECT,
-    header::RANGE,
-    header::IF_MATCH,
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::IF_UNMODIFIED_SINCE,
-    header::AUTHORIZATION,
-    header::CONTENT_ENCODING,
-    header::CACHE_CONTROL,
-];
-
-/// Parses a complete trailer section of `fields` fields (its empty line included).
-pub(crate) fn parse_trailers(
-    section: &[u8],
-    fields: usize,
-    config: &HttpConfig,
-) -> Result<HeaderMap, HttpError> {
-    let mut slots = vec![httparse::EMPTY_HEADER; fields];
-    match httparse::parse_headers(section, &mut slots) {
-        Ok(httparse::Status::Complete((len, parsed))) if len == section.len() => {
-            let mut trailers = HeaderMap::with_capacity(parsed.len());
-            for field in parsed {
-                if field.name.contains('_') {
-                    match config.underscore_headers {
-                        UnderscoreHeaders::Drop => continue,
-                        UnderscoreHeaders::Refuse => {
-                            return Err(HttpError::BadRequest("trailer name with underscore"))
-                        }
-                        UnderscoreHeaders::Keep => {}
-                    }
-                }
-                let name = HeaderName::from_bytes(field.name.as_bytes())
-                    .map_err(|_| HttpError::BadRequest("invalid trailer name"))?;
-                if FORBIDDEN_TRAILERS.contains(&name) {
-                    return Err(HttpError::BadRequest("forbidden trailer field"));
-                }
-                let value = HeaderValue::from_bytes(field.value)
-                    .map_err(|_| HttpError::BadRequest("invalid trailer value"))?;
-                trailers.append(name, value);
-            }
-            Ok(trailers)
-        }
-        _ => Err(HttpError::BadRequest("malformed trailer section")),
     }
 }
 
@@ -505,6 +385,37 @@ mod tests {
             head("GET / HTTP/111\r\n\r\n").unwrap_err(),
             HttpError::BadRequest(_)
         ));
+    }
+
+    #[test]
+    fn malformed_request_lines_ending_in_a_good_version_get_400_not_505() {
+        for line in [
+            "GET /a b HTTP/1.1",
+            "GET /  HTTP/1.1",
+            "GET /a b HTTP/2.0",
+            "GET  / HTTP/2.0",
+        ] {
+            let error = head(&format!("{line}\r\nHost: x\r\n\r\n")).unwrap_err();
+            assert!(
+                matches!(error, HttpError::BadRequest(_)),
+                "{line:?}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_values_must_be_an_authority_without_userinfo() {
+        for good in ["", "a", "example.com:8080", "[::1]:8080", "127.0.0.1", "a:"] {
+            let text = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert!(head(&text).is_ok(), "{good:?}");
+        }
+        for bad in ["a b", "a/b", "u@a", "a:b", "[::1", "a?b"] {
+            let text = format!("GET / HTTP/1.0\r\nHost: {bad}\r\n\r\n");
+            assert!(
+                matches!(head(&text), Err(HttpError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The request-target: its four forms, its raw text, and path/query helpers.
+//! The request-target (forms, raw text, path and query) and the `Host` value's grammar.
 
 use std::borrow::Cow;
+use std::net::Ipv6Addr;
 
 use bytes::Bytes;
 use http::{Method, Uri};
@@ -26,14 +27,21 @@ pub enum TargetForm {
 /// The raw text may hold bytes that [`http::Uri`] refuses (UTF-8, `"`); the
 /// request's `Uri` then carries them percent-encoded while this keeps them.
 ///
+/// The engine attaches one to every request (see
+/// [`RequestInfo::target`](crate::RequestInfo::target)); a request built by
+/// hand gets one made from its `Uri`, whose fragment `http` drops.
+///
 /// # Examples
 ///
 /// ```
-/// use moss_server::http::RequestTarget;
-/// let target = RequestTarget::parse_for_test("/a%20b?x=1#frag");
+/// use moss_server::{RequestExt, TargetForm};
+/// let request = http::Request::get("/a%20b?x=1").body(()).unwrap();
+/// let info = request.info();
+/// let target = info.target();
+/// assert_eq!(target.form(), TargetForm::Origin);
 /// assert_eq!(target.path(), "/a%20b");
 /// assert_eq!(target.query(), "x=1");
-/// assert_eq!(target.fragment(), "frag");
+/// assert_eq!(target.fragment(), "");
 /// assert_eq!(target.decoded_path(), "/a b");
 /// ```
 #[derive(Debug, Clone)]
@@ -46,8 +54,11 @@ pub struct RequestTarget {
 }
 
 impl RequestTarget {
-    /// Splits a target for tests and examples; the engine uses its own path.
-    pub fn parse_for_test(text: &str) -> RequestTarget {
+    /// The target of a request built by hand rather than parsed: its
+    /// `Uri`'s path and query (`/` without one), split in the form their
+    /// shape suggests; `/` if they split in none.
+    pub(crate) fn of_uri(uri: &Uri) -> RequestTarget {
+        let text = uri.path_and_query().map_or("/", |p| p.as_str());
         let method = if text.starts_with('/') || text.contains("://") {
             Method::GET
         } else if text == "*" {
@@ -199,6 +210,84 @@ fn scheme_end(bytes: &[u8]) -> Option<usize> {
     (valid && bytes[colon..].starts_with(b"://")).then_some(colon + 3)
 }
 
+/// Whether `value` is a valid `Host` field value, `uri-host [ ":" port ]`
+/// (RFC 9110 section 7.2, RFC 3986 section 3.2): a reg-name (which
+/// includes IPv4 addresses and may be empty) or a bracketed IPv6 or
+/// IPvFuture literal, then an optional port of digits. No userinfo, path,
+/// whitespace or other delimiters.
+pub(crate) fn is_host(value: &[u8]) -> bool {
+    let port = match value.first() {
+        Some(b'[') => match memchr::memchr(b']', value) {
+            Some(end) if is_ip_literal(&value[1..end]) => &value[end + 1..],
+            _ => return false,
+        },
+        _ => &value[reg_name_len(value)..],
+    };
+    match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+/// Length of the `reg-name = *( unreserved / pct-encoded / sub-delims )`
+/// that starts `bytes`.
+fn reg_name_len(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        i += bytes[i..]
+            .iter()
+            .position(|&b| !REG_NAME[usize::from(b)])
+            .unwrap_or(bytes.len() - i);
+        match bytes.get(i..i + 3) {
+            Some([b'%', high, low]) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                i += 3
+            }
+            _ => return i,
+        }
+    }
+}
+
+/// The bytes a reg-name holds as themselves: RFC 3986 `unreserved` and
+/// `sub-delims` (a table: Host is checked on every request).
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8) || is_sub_delim(b as u8);
+        b += 1;
+    }
+    table
+};
+
+/// The inside of `IP-literal = "[" ( IPv6address / IPvFuture ) "]"`, with
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn is_ip_literal(inside: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = inside {
+        let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        return match &rest[digits..] {
+            [b'.', tail @ ..] if digits > 0 && !tail.is_empty() => tail
+                .iter()
+                .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':'),
+            _ => false,
+        };
+    }
+    std::str::from_utf8(inside).is_ok_and(|text| text.parse::<Ipv6Addr>().is_ok())
+}
+
+/// RFC 3986 `unreserved`.
+const fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// RFC 3986 `sub-delims`.
+const fn is_sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
 /// Builds the `Uri` of the request, percent-encoding what `Uri` refuses.
 pub(crate) fn to_uri(target: &RequestTarget) -> Result<Uri, HttpError> {
     if let Ok(uri) = Uri::from_maybe_shared(target.raw.clone()) {
@@ -248,6 +337,57 @@ mod tests {
             t("[::1]:443", Method::CONNECT).unwrap().form(),
             TargetForm::Authority
         );
+    }
+
+    #[test]
+    fn hand_built_requests_get_their_uri_split() {
+        let of = |uri: &str| RequestTarget::of_uri(&uri.parse().unwrap());
+        let o = of("http://example.com/a%20b?x=1");
+        assert_eq!(
+            (o.form(), o.as_str(), o.path(), o.query()),
+            (TargetForm::Origin, "/a%20b?x=1", "/a%20b", "x=1")
+        );
+        assert_eq!(of("*").form(), TargetForm::Asterisk);
+        assert_eq!(of("example.com:443").as_str(), "/");
+    }
+
+    #[test]
+    fn hosts_follow_the_authority_grammar() {
+        for good in [
+            "",
+            "example.com",
+            "example.com:8080",
+            "a:",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:443",
+            "[v1.fe:80]",
+            "caf%C3%A9.example",
+            "a-b_c~d!$&'()*+,;=",
+        ] {
+            assert!(is_host(good.as_bytes()), "{good:?}");
+        }
+        for bad in [
+            "a b",
+            "a/b",
+            "u@a",
+            "u:p@a",
+            "a:b",
+            "a:80:80",
+            "[::1",
+            "[::1]x",
+            "[x]",
+            "[v1]",
+            "a?b",
+            "a#b",
+            "%zz",
+            "%4",
+            "\"a\"",
+            "a\tb",
+            "caf\u{e9}",
+        ] {
+            assert!(!is_host(bad.as_bytes()), "{bad:?}");
+        }
     }
 
     #[test]

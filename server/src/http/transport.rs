@@ -1,8 +1,6 @@
-//! What the engine needs from a byte stream beyond `Read + Write`.
+//! What the engine needs from a stream beyond `Read + Write`, and [`NoTimeouts`].
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 /// A connection the engine can serve: a byte stream plus the two controls
@@ -10,7 +8,8 @@ use std::time::Duration;
 ///
 /// Both methods default to doing nothing, so any `Read + Write` type can be
 /// served through [`NoTimeouts`] (or by an empty `impl`). std's and moss's
-/// (`moss::net`) TCP and Unix streams implement it.
+/// (`moss::net`) TCP and Unix streams implement it; so does `Box<T>` of a
+/// `Transport`.
 pub trait Transport: Read + Write {
     /// Bounds each following `read`; `None` removes the bound. The engine
     /// calls it only when the value changes. A read that times out must fail
@@ -24,50 +23,6 @@ pub trait Transport: Read + Write {
     /// client sees the response before the connection goes away.
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-impl Transport for TcpStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
-
-impl Transport for UnixStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        UnixStream::set_read_timeout(self, timeout)
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
-
-/// A green socket: its read timeout bounds each parked read (the read fails
-/// with `TimedOut`), so the engine's header and keep-alive timeouts hold
-/// inside a hub as with std sockets outside.
-impl Transport for moss_net_shims::TcpStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        moss_net_shims::TcpStream::set_read_timeout(self, timeout)
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
-
-/// A green Unix socket; see the `TcpStream` implementation.
-impl Transport for moss_net_shims::UnixStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        moss_net_shims::UnixStream::set_read_timeout(self, timeout)
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
     }
 }
 
@@ -88,7 +43,7 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 ///
 /// ```
 /// use std::io::Cursor;
-/// use moss_server::http::NoTimeouts;
+/// use moss_server::NoTimeouts;
 /// let stream = NoTimeouts(Cursor::new(Vec::<u8>::new()));
 /// # let _ = stream;
 /// ```

@@ -1,141 +1,36 @@
-//! Response bodies and the serialization of responses into the write buffer.
+//! Response framing: the head, Content-Length or chunked, bodiless responses, chunk coding.
+//!
+//! The head is the status line, the app's fields and the engine's (`Date`,
+//! `Server`, `Connection`, the framing field chosen by [`framing`]); HEAD,
+//! 1xx, 204 and 304 get no body; streamed bodies are chunk-coded for
+//! HTTP/1.1. Also the canned responses: `100 Continue` and refusals.
 
-use std::fmt;
 use std::io::{self, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{StatusCode, Version};
 
+use super::body::{Payload, ResponseBody};
 use super::config::HttpConfig;
-use super::conn::lock;
-use super::date::DATE_LEN;
+use super::date::{self, DATE_LEN};
 use super::error::HttpError;
-use super::io::{ConnIo, CONTINUE, FLUSH_AT};
+use super::framing::{self, Framing};
+use super::io::{ConnIo, FLUSH_AT};
 use super::transport::Transport;
 
-/// A response body: bytes in memory, or a reader streamed to the client.
-///
-/// A stream of unknown length goes out chunked to HTTP/1.1 clients and
-/// delimited by closing the connection to HTTP/1.0 clients. A stream's
-/// length comes from [`ResponseBody::sized`] or else from a valid
-/// `Content-Length` the application set.
-///
-/// # Examples
-///
-/// ```
-/// use moss_server::ResponseBody;
-/// let fixed = ResponseBody::from("Hello, World!");
-/// let streamed = ResponseBody::stream(std::io::repeat(b'x').take(3));
-/// # use std::io::Read;
-/// # let _ = (fixed, streamed);
-/// ```
-pub struct ResponseBody {
-    inner: Inner,
-}
-
-enum Inner {
-    Bytes(Bytes),
-    Stream {
-        reader: Box<dyn Read + Send>,
-        len: Option<u64>,
-    },
-}
-
-impl ResponseBody {
-    /// No body.
-    pub fn empty() -> ResponseBody {
-        ResponseBody::from(Bytes::new())
-    }
-
-    /// A body streamed from `reader` until it returns `Ok(0)`.
-    pub fn stream(reader: impl Read + Send + 'static) -> ResponseBody {
-        ResponseBody {
-            inner: Inner::Stream {
-                reader: Box::new(reader),
-                len: None,
-            },
-        }
-    }
-
-    /// A body of exactly `len` bytes streamed from `reader`; a reader that
-    /// ends early makes the engine close the connection.
-    pub fn sized(reader: impl Read + Send + 'static, len: u64) -> ResponseBody {
-        ResponseBody {
-            inner: Inner::Stream {
-                reader: Box::new(reader),
-                len: Some(len),
-            },
-        }
-    }
-
-    /// The length, when known without reading.
-    pub fn len_hint(&self) -> Option<u64> {
-        match &self.inner {
-            Inner::Bytes(bytes) => Some(bytes.len() as u64),
-            Inner::Stream { len, .. } => *len,
-        }
-    }
-}
-
-impl Default for ResponseBody {
-    fn default() -> ResponseBody {
-        ResponseBody::empty()
-    }
-}
-
-impl fmt::Debug for ResponseBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
-            Inner::Bytes(bytes) => f.debug_tuple("ResponseBody").field(&bytes.len()).finish(),
-            Inner::Stream { len, .. } => f
-                .debug_struct("ResponseBody")
-                .field("stream_len", len)
-                .finish(),
-        }
-    }
-}
-
-impl From<Bytes> for ResponseBody {
-    fn from(bytes: Bytes) -> ResponseBody {
-        ResponseBody {
-            inner: Inner::Bytes(bytes),
-        }
-    }
-}
-
-impl From<Vec<u8>> for ResponseBody {
-    fn from(bytes: Vec<u8>) -> ResponseBody {
-        ResponseBody::from(Bytes::from(bytes))
-    }
-}
-
-impl From<String> for ResponseBody {
-    fn from(text: String) -> ResponseBody {
-        ResponseBody::from(Bytes::from(text))
-    }
-}
-
-impl From<&'static str> for ResponseBody {
-    fn from(text: &'static str) -> ResponseBody {
-        ResponseBody::from(Bytes::from_static(text.as_bytes()))
-    }
-}
-
-impl From<&'static [u8]> for ResponseBody {
-    fn from(bytes: &'static [u8]) -> ResponseBody {
-        ResponseBody::from(Bytes::from_static(bytes))
-    }
-}
+/// `HTTP/1.1 100 Continue`, sent at the first read of a body that expects it.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// What the engine knows about the request a response answers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Answering {
     pub(crate) version: Version,
+    /// The request's method was HEAD.
     pub(crate) head: bool,
     pub(crate) keep_alive: bool,
+    /// The request's `Expect: 100-continue` has not been answered.
+    pub(crate) continue_pending: bool,
 }
 
 /// What remains of a response once its head is in the write buffer.
@@ -149,31 +44,22 @@ pub(crate) enum Rest {
 /// A streamed response body still to be copied to the connection.
 pub(crate) struct PendingStream {
     reader: Box<dyn Read + Send>,
-    length: Option<u64>,
-    chunked: bool,
+    /// `Length`, `Chunked` or `UntilClose`; `Empty` for a length of 0.
+    framing: Framing,
     keep_alive: bool,
 }
 
-/// Access to the connection state for a streamed body: directly, or
+/// Access to the connection's I/O for a streamed body: directly, or
 /// through the lock it is lent behind while the app's reader may read the
 /// request body.
 pub(crate) trait IoAccess<S> {
-    /// Runs `f` on the connection state.
+    /// Runs `f` on the connection's I/O.
     fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R;
 }
 
 impl<S> IoAccess<S> for ConnIo<S> {
     fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
         f(self)
-    }
-}
-
-impl<S> IoAccess<S> for &Mutex<Option<ConnIo<S>>> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
-        let mut guard = lock(self);
-        f(guard
-            .as_mut()
-            .expect("the state stays lent while a body streams"))
     }
 }
 
@@ -204,6 +90,8 @@ pub(crate) fn write_response<S: Transport>(
 ) -> io::Result<Rest> {
     let (parts, body) = response.into_parts();
     let status = parts.status;
+    // 1xx, 204 and 304 have no body and announce no length; a response to
+    // HEAD has no body but announces the length a GET would get.
     let bodiless_status = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
@@ -211,24 +99,21 @@ pub(crate) fn write_response<S: Transport>(
     let headers = &parts.headers;
     let app_close =
         !headers.is_empty() && headers.get_all(header::CONNECTION).iter().any(has_close);
-    let length = match &body.inner {
-        Inner::Bytes(bytes) => Some(bytes.len() as u64),
-        Inner::Stream { len: Some(len), .. } => Some(*len),
-        Inner::Stream { len: None, .. } => headers
+    let payload = body.into_payload();
+    let length = match &payload {
+        Payload::Bytes(bytes) => Some(bytes.len() as u64),
+        Payload::Stream { len: Some(len), .. } => Some(*len),
+        Payload::Stream { len: None, .. } => headers
             .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|v| v.parse().ok()),
+            .and_then(|value| framing::content_length(value.as_bytes())),
     };
-    let http11 = answering.version == Version::HTTP_11;
-    let chunked = !no_body && length.is_none() && http11;
-    let close_delimited = !no_body && length.is_none() && !http11;
-    let keep_alive = answering.keep_alive && !app_close && !close_delimited;
+    let framing = framing::response_framing(no_body, length, answering.version);
+    let keep_alive = answering.keep_alive && !app_close && framing != Framing::UntilClose;
 
     // A final response ends the chance of a `100 Continue`, except that a
     // streamed response may go on to read the request body (an echo): the
     // client is then told to send it first.
-    if io.take_continue() && !no_body && matches!(body.inner, Inner::Stream { .. }) {
+    if answering.continue_pending && !no_body && matches!(payload, Payload::Stream { .. }) {
         io.wbuf.extend_from_slice(CONTINUE);
     }
     let date = io.date();
@@ -272,25 +157,21 @@ pub(crate) fn write_response<S: Transport>(
     }
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
-    } else if !http11 {
+    } else if answering.version != Version::HTTP_11 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    if !bodiless_status {
-        if let Some(len) = length {
-            append_content_length(out, len);
-        } else if chunked {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-        } else {
-            out.extend_from_slice(b"\r\n");
+    match (bodiless_status, length) {
+        (false, Some(len)) => append_content_length(out, len),
+        _ if framing == Framing::Chunked => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n")
         }
-    } else {
-        out.extend_from_slice(b"\r\n");
+        _ => out.extend_from_slice(b"\r\n"),
     }
     if no_body {
         return Ok(Rest::Done(keep_alive));
     }
-    match body.inner {
-        Inner::Bytes(bytes) => {
+    match payload {
+        Payload::Bytes(bytes) => {
             if bytes.len() >= FLUSH_AT {
                 io.flush()?;
                 io.stream.write_all(&bytes)?;
@@ -299,10 +180,9 @@ pub(crate) fn write_response<S: Transport>(
             }
             Ok(Rest::Done(keep_alive))
         }
-        Inner::Stream { reader, .. } => Ok(Rest::Stream(PendingStream {
+        Payload::Stream { reader, .. } => Ok(Rest::Stream(PendingStream {
             reader,
-            length,
-            chunked,
+            framing,
             keep_alive,
         })),
     }
@@ -319,12 +199,16 @@ impl PendingStream {
     pub(crate) fn send<S: Transport>(self, io: &mut impl IoAccess<S>) -> io::Result<bool> {
         let PendingStream {
             mut reader,
-            length,
-            chunked,
+            framing,
             keep_alive,
         } = self;
+        let chunked = framing == Framing::Chunked;
         let mut scratch = vec![0u8; 16 * 1024];
-        let mut remaining = length;
+        let mut remaining = match framing {
+            Framing::Length(len) => Some(len),
+            Framing::Empty => Some(0),
+            Framing::Chunked | Framing::UntilClose => None,
+        };
         loop {
             let want = match remaining {
                 Some(0) => break,
@@ -390,7 +274,7 @@ fn has_close(value: &HeaderValue) -> bool {
 
 /// Appends the canned response for a refused request (never echoing input).
 pub(crate) fn write_refusal(out: &mut Vec<u8>, error: &HttpError, config: &HttpConfig) {
-    let date = super::date::now();
+    let date = date::now();
     let status = error.status();
     let reason = status.canonical_reason().unwrap_or("Error");
     out.extend_from_slice(b"HTTP/1.1 ");
