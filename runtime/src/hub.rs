@@ -283,6 +283,9 @@ fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
         hub.redecide();
         let now = Instant::now();
         hub.timers.fire(now);
+        if !hub.has_ready() {
+            hub.trim_after_burst(now);
+        }
         let timeout = if hub.has_ready() {
             if hub.reactor.waiting() == 0 {
                 // Nobody waits for readiness, so an event could wake

@@ -75,6 +75,12 @@ impl HubId {
     }
 }
 
+/// Green threads alive at once that make a burst worth trimming after.
+const TRIM_BURST: usize = 1024;
+
+/// Least time between two trims.
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Settings fixed when a hub starts.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -113,6 +119,10 @@ pub struct Hub {
     /// Set when the hub tears down: green threads spawned from then on
     /// start killed (they never run their function).
     pub(crate) ending: Cell<bool>,
+    /// The most green threads alive since the last trim.
+    peak_alive: Cell<usize>,
+    /// When memory was last given back after a burst.
+    last_trim: Cell<Option<std::time::Instant>>,
     /// Shielded parks of green threads that could not tell whether they
     /// are unwinding, with `context::unwinder_resumes()` when they parked;
     /// they decide again when an unwind elsewhere may have ended since
@@ -152,6 +162,8 @@ impl Hub {
             counters: Counters::default(),
             ending: Cell::new(false),
             undecided: RefCell::new(Vec::new()),
+            peak_alive: Cell::new(0),
+            last_trim: Cell::new(None),
             redecided_at: Cell::new(0),
         })
     }
@@ -210,9 +222,12 @@ impl Hub {
         if self.ending.get() {
             green.interrupt(crate::park::Interrupt::Killed);
         }
-        green
-            .slot
-            .set(self.greens.borrow_mut().insert(Rc::clone(&green)));
+        let mut greens = self.greens.borrow_mut();
+        green.slot.set(greens.insert(Rc::clone(&green)));
+        if greens.len() > self.peak_alive.get() {
+            self.peak_alive.set(greens.len());
+        }
+        drop(greens);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
         self.watch(&green);
         self.make_ready(Rc::clone(&green));
@@ -295,6 +310,33 @@ impl Hub {
         if let Some(joiner) = green.join_waiter.borrow_mut().take() {
             joiner.unpark();
         }
+    }
+
+    /// After a burst (at least [`TRIM_BURST`] green threads alive, and now
+    /// at most a quarter of that peak), gives memory back to the kernel:
+    /// the pages of the free stacks but their top page, and the heap the
+    /// finished green threads freed. At most once per [`TRIM_INTERVAL`];
+    /// called when the hub is about to poll, never on the switch path.
+    pub(crate) fn trim_after_burst(&self, now: std::time::Instant) {
+        let alive = self.alive();
+        let peak = self.peak_alive.get();
+        if peak < TRIM_BURST || alive > peak / 4 {
+            return;
+        }
+        if self
+            .last_trim
+            .get()
+            .is_some_and(|last| now.saturating_duration_since(last) < TRIM_INTERVAL)
+        {
+            return;
+        }
+        self.last_trim.set(Some(now));
+        self.peak_alive.set(alive);
+        for pool in self.pools.borrow().iter() {
+            pool.trim();
+        }
+        crate::sys::trim_heap();
+        self.counters.trims.set(self.counters.trims.get() + 1);
     }
 
     /// Ends the undecided parks (see [`Hub::undecided`]) when a green

@@ -34,6 +34,9 @@ pub struct Stats {
     /// Times the blocking monitor saw one green thread hold the hub longer
     /// than `HubBuilder::max_blocking_time` (0 when the monitor is off).
     pub blocked: u64,
+    /// Times the hub gave memory back to the kernel after a burst of green
+    /// threads ended (free stacks' pages, the allocator's free heap).
+    pub trims: u64,
 }
 
 /// The hub's raw counters.
@@ -42,6 +45,7 @@ pub(crate) struct Counters {
     pub(crate) spawned: Cell<u64>,
     pub(crate) switches: Cell<u64>,
     pub(crate) polls: Cell<u64>,
+    pub(crate) trims: Cell<u64>,
 }
 
 impl Counters {
@@ -69,5 +73,6 @@ pub fn stats() -> Stats {
             .monitor
             .as_ref()
             .map_or(0, |monitor| monitor.blocked()),
+        trims: sched.counters.trims.get(),
     }
 }

@@ -425,3 +425,31 @@ fn a_fault_the_previous_action_ignores_kills_instead_of_looping() {
     );
     assert!(!stderr.contains("overflowed its stack"), "stderr: {stderr}");
 }
+
+#[test]
+fn memory_is_given_back_once_after_a_burst_of_green_threads_ends() {
+    let (small, burst, again) = moss::Hub::builder().stack_size(64 * 1024).run(|| {
+        let wave = |count: usize| {
+            let handles: Vec<_> = (0..count)
+                .map(|i| {
+                    moss::spawn(move || {
+                        let touched = std::hint::black_box([i as u8; 16 * 1024]);
+                        moss::sleep(Duration::from_millis(1));
+                        let heap = vec![touched[0]; 4096];
+                        heap.len()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                assert_eq!(handle.join().unwrap(), 4096);
+            }
+            // The hub polls while this sleeps: that is when it trims.
+            moss::sleep(Duration::from_millis(1));
+            moss::stats().trims
+        };
+        (wave(100), wave(2000), wave(100))
+    });
+    assert_eq!(small, 0, "no burst, no trim");
+    assert_eq!(burst, 1, "one trim after the burst");
+    assert_eq!(again, 1, "a small wave after it does not trim again");
+}

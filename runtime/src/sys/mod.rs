@@ -163,6 +163,18 @@ pub(crate) unsafe fn discard(addr: usize, len: usize) {
     let _ = syscall!(madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED));
 }
 
+/// Gives the allocator's free memory back to the kernel where it can
+/// (glibc keeps freed heap in its arenas: after a burst of connections,
+/// most of it). A no-op on other C libraries.
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointers and is thread-safe; it only
+    // returns free memory of the allocator's arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// `vm.max_map_count`, or the kernel default when it cannot be read.
 pub(crate) fn max_map_count() -> usize {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")
