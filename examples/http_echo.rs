@@ -2,6 +2,7 @@
 //! answer `Hello, World!`, a request with a body gets its body back.
 //!
 //! ```text
+//! cargo run --release --example http_echo -- [--threads] [--keep-alive SECONDS] [ADDR]
 //! cargo run --release --example http_echo -- 127.0.0.1:8000
 //! curl -d 'echo me' http://127.0.0.1:8000/
 //! ```
@@ -9,11 +10,20 @@
 //! Each connection is served by one moss green thread, all on one hub, on
 //! `moss::net` sockets. `--threads` serves the same engine with one OS
 //! thread per connection on std sockets instead, for comparison.
+//!
+//! `--keep-alive SECONDS` sets how long an idle keep-alive connection waits
+//! for its next request ([`HttpConfig::keep_alive`], 2 s unless given;
+//! fractions allowed, `0` turns keep-alive off). `idle_conns` starts this
+//! server with `--keep-alive 600` to hold thousands of idle connections
+//! while it measures them. `ADDR` defaults to `127.0.0.1:8000`; with port 0
+//! the first line on stderr names the port the kernel chose.
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use moss::server::{
@@ -56,27 +66,70 @@ fn serve<S: Transport + Send + 'static>(
     }
 }
 
-fn main() -> std::io::Result<()> {
-    let mut threads = false;
-    let mut address = "127.0.0.1:8000".to_owned();
-    for arg in std::env::args().skip(1) {
+/// What the command line asks for.
+struct Options {
+    threads: bool,
+    address: String,
+    config: HttpConfig,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        threads: false,
+        address: "127.0.0.1:8000".to_owned(),
+        config: HttpConfig::default(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--threads" => threads = true,
-            _ => address = arg,
+            "--threads" => options.threads = true,
+            "--keep-alive" => {
+                let value = args
+                    .next()
+                    .ok_or("--keep-alive needs a number of seconds")?;
+                options.config.keep_alive = value
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .ok_or_else(|| format!("--keep-alive {value}: not a number of seconds"))?;
+            }
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            _ => options.address = arg,
         }
     }
-    match threads {
-        false => serve_green(&address),
-        true => serve_threads(&address),
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("http_echo: {message}");
+            eprintln!("usage: http_echo [--threads] [--keep-alive SECONDS] [ADDR]");
+            return ExitCode::from(2);
+        }
+    };
+    let served = match options.threads {
+        false => serve_green(&options.address, options.config),
+        true => serve_threads(&options.address, options.config),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("http_echo: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 /// One green thread per connection, all on one hub (one OS thread).
-fn serve_green(address: &str) -> std::io::Result<()> {
+/// Public, as `serve_threads`, for `idle_conns`, which runs these very
+/// functions in a process whose allocations it counts.
+pub fn serve_green(address: &str, config: HttpConfig) -> std::io::Result<()> {
     moss::run(|| {
         let listener = moss::net::TcpListener::bind(address)?;
         eprintln!("http_echo listening on http://{}", listener.local_addr()?);
-        let config = Rc::new(HttpConfig::default());
+        let config = Rc::new(config);
         for stream in listener.incoming() {
             let stream = match stream {
                 Ok(stream) => stream,
@@ -97,13 +150,13 @@ fn serve_green(address: &str) -> std::io::Result<()> {
 }
 
 /// One OS thread per connection on std sockets (`--threads`), to compare.
-fn serve_threads(address: &str) -> std::io::Result<()> {
+pub fn serve_threads(address: &str, config: HttpConfig) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(address)?;
     eprintln!(
         "http_echo (thread per connection) listening on http://{}",
         listener.local_addr()?
     );
-    let config = Arc::new(HttpConfig::default());
+    let config = Arc::new(config);
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
