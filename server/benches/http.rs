@@ -29,7 +29,7 @@ Sec-Fetch-Mode: no-cors\r\n\
 Sec-Fetch-Site: same-origin\r\n\
 \r\n";
 
-const MINIMAL: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+const MINIMAL: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 const DEPTH: usize = 16;
 

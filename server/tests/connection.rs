@@ -55,17 +55,17 @@ fn pipelined_requests_are_answered_in_order_in_one_write() {
 
 #[test]
 fn responses_are_flushed_when_input_runs_out() {
-    let input = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
-    let stream = TestStream::new(input.as_bytes(), &[19]);
+    let input = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+    let stream = TestStream::new(input.as_bytes(), &[28]);
     let writes = stream.writes.clone();
     serve_connection(stream, &echo, &HttpConfig::default(), ConnInfo::default()).unwrap();
     assert_eq!(*writes.lock().unwrap(), 2);
 }
 
-const CHUNKED: &[u8] = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
-    5;name=\"v a\"\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+const CHUNKED: &[u8] = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+    5;name=\"v a\"\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
 const LENGTH: &[u8] =
-    b"POST /up HTTP/1.1\r\nContent-Length: 16\r\n\r\nhello 0123456789GET /next HTTP/1.1\r\n\r\n";
+    b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\nhello 0123456789GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
 
 #[test]
 fn bodies_split_at_every_byte_boundary() {
@@ -98,7 +98,8 @@ fn trailers_reach_the_app() {
 
 #[test]
 fn continue_is_sent_when_the_app_reads_the_body() {
-    let input = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello";
+    let input =
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello";
     let out = serve(input, &[], &echo, &HttpConfig::default());
     assert!(out.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
     let responses = parse_responses(&out, &[]);
@@ -108,7 +109,7 @@ fn continue_is_sent_when_the_app_reads_the_body() {
 
 #[test]
 fn continue_is_not_sent_when_the_app_ignores_the_body() {
-    let input = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n";
+    let input = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let app = |_req: Request| Response::new("no".into());
     let out = serve(input, &[], &app, &HttpConfig::default());
     let responses = parse_responses(&out, &[]);
@@ -119,7 +120,7 @@ fn continue_is_not_sent_when_the_app_ignores_the_body() {
 
 #[test]
 fn head_gets_headers_without_body() {
-    let input = b"HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    let input = b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let out = serve(input, &[], &echo, &HttpConfig::default());
     let responses = parse_responses(&out, &[true, false]);
     assert_eq!(responses.len(), 2);
@@ -150,7 +151,7 @@ fn http10_closes_unless_asked_to_keep_alive() {
 
 #[test]
 fn http11_closes_when_asked() {
-    let input = b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+    let input = b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
     let out = serve(input, &[], &echo, &HttpConfig::default());
     let responses = parse_responses(&out, &[]);
     assert_eq!(responses.len(), 1);
@@ -165,7 +166,7 @@ fn streamed_bodies_are_chunked_for_11_and_close_delimited_for_10() {
         )))
     };
     let out = serve(
-        b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
         &[],
         &app,
         &HttpConfig::default(),
@@ -199,7 +200,8 @@ fn request_body_can_be_streamed_back() {
 #[test]
 fn a_streamed_echo_gets_continue_before_its_response() {
     let app = |req: Request| Response::new(ResponseBody::stream(req.into_body()));
-    let input = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello";
+    let input =
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello";
     let out = serve(input, &[], &app, &HttpConfig::default());
     assert!(out.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
     let responses = parse_responses(&out, &[]);
@@ -216,7 +218,7 @@ fn bodiless_statuses_have_no_body() {
             response
         };
         let out = serve(
-            b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
             &[],
             &app,
             &HttpConfig::default(),
@@ -231,7 +233,7 @@ fn bodiless_statuses_have_no_body() {
 #[test]
 fn unread_bodies_are_drained_or_the_connection_closed() {
     let ignore = |_req: Request| Response::new("ok".into());
-    let small = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n";
+    let small = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let responses = parse_responses(&serve(small, &[2], &ignore, &HttpConfig::default()), &[]);
     assert_eq!(responses.len(), 2);
 
@@ -243,7 +245,7 @@ fn unread_bodies_are_drained_or_the_connection_closed() {
     assert_eq!(responses.len(), 1);
     assert!(responses[0].closes());
 
-    let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let responses = parse_responses(&serve(chunked, &[3], &ignore, &HttpConfig::default()), &[]);
     assert_eq!(responses.len(), 2);
 }
@@ -256,7 +258,7 @@ fn a_panicking_app_gets_500_and_a_closed_connection() {
         panic!("application bug");
     };
     let out = serve(
-        b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
         &[],
         &app,
         &HttpConfig::default(),
@@ -275,7 +277,7 @@ fn a_body_kept_past_its_response_reads_as_an_error() {
         kept.lock().unwrap().get_or_insert(req.into_body());
         Response::new("ok".into())
     };
-    let input = b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiPOST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nho";
+    let input = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nho";
     let responses = parse_responses(&serve(input, &[], &app, &HttpConfig::default()), &[]);
     assert_eq!(responses.len(), 2);
     let mut body = kept.lock().unwrap().take().unwrap();
@@ -292,7 +294,7 @@ fn a_partial_head_that_times_out_gets_408_and_idle_connections_close_quietly() {
     assert_eq!(responses[0].status, 408);
     assert!(responses[0].closes());
 
-    let mut stream = TestStream::new(b"GET / HTTP/1.1\r\n\r\n", &[]);
+    let mut stream = TestStream::new(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &[]);
     stream.stall_at_end = true;
     let (output, timeouts) = (stream.output.clone(), stream.timeouts.clone());
     serve_connection(stream, &echo, &HttpConfig::default(), ConnInfo::default()).unwrap();

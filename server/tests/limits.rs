@@ -36,7 +36,8 @@ fn refused(input: &str, config: &HttpConfig) -> (u16, usize) {
 
 #[test]
 fn underscore_fields_are_dropped_refused_or_kept() {
-    let input = "POST / HTTP/1.1\r\nTransfer_Encoding: chunked\r\nContent-Length: 2\r\n\r\nhi";
+    let input =
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\nContent-Length: 2\r\n\r\nhi";
     let seen = std::sync::Mutex::new(Vec::new());
     let app = |mut req: Request| {
         let mut body = Vec::new();
@@ -46,7 +47,7 @@ fn underscore_fields_are_dropped_refused_or_kept() {
     };
     let out = serve(input.as_bytes(), &[], &app, &HttpConfig::default());
     assert_eq!(parse_responses(&out, &[])[0].status, 200);
-    assert_eq!(seen.lock().unwrap().pop(), Some((1, b"hi".to_vec())));
+    assert_eq!(seen.lock().unwrap().pop(), Some((2, b"hi".to_vec())));
 
     let refuse = HttpConfig {
         underscore_headers: moss_server::UnderscoreHeaders::Refuse,
@@ -60,15 +61,15 @@ fn underscore_fields_are_dropped_refused_or_kept() {
     };
     let out = serve(input.as_bytes(), &[], &app, &keep);
     assert_eq!(parse_responses(&out, &[])[0].status, 200);
-    assert_eq!(seen.lock().unwrap().pop(), Some((2, b"hi".to_vec())));
+    assert_eq!(seen.lock().unwrap().pop(), Some((3, b"hi".to_vec())));
 }
 
 #[test]
 fn limits_get_their_statuses() {
     let config = HttpConfig::default();
-    let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(4094));
+    let long_line = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(4094));
     assert_eq!(refused(&long_line, &config), (414, 0));
-    let fits = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(4094 - 15));
+    let fits = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(4094 - 15));
     let out = serve(
         fits.as_bytes(),
         &[],
@@ -77,12 +78,16 @@ fn limits_get_their_statuses() {
     );
     assert_eq!(parse_responses(&out, &[])[0].status, 200);
 
-    let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+    // With Host, 101 fields: one past the limit.
+    let many: String = (0..100).map(|i| format!("X-{i}: v\r\n")).collect();
     assert_eq!(
-        refused(&format!("GET / HTTP/1.1\r\n{many}\r\n"), &config),
+        refused(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n"), &config),
         (431, 0)
     );
-    let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(8190));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "v".repeat(8190)
+    );
     assert_eq!(refused(&big, &config), (431, 0));
 
     let limited = HttpConfig {
@@ -91,12 +96,12 @@ fn limits_get_their_statuses() {
     };
     assert_eq!(
         refused(
-            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
             &limited
         ),
         (413, 0)
     );
     let chunked =
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
     assert_eq!(refused(chunked, &limited), (413, 1));
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
+use http::uri::Scheme;
 use http::{HeaderMap, Method};
 
 use super::body::{Body, BodySource};
@@ -20,6 +21,7 @@ use super::framing::Framing;
 use super::info::{ConnInfo, RequestInfo};
 use super::io::{ConnIo, FLUSH_AT};
 use super::parse::{parse_head, Head, HeadScanner};
+use super::target;
 use super::transport::Transport;
 use crate::app::{App, Request, Response};
 
@@ -75,7 +77,7 @@ where
     let mut id: u64 = 0;
     loop {
         id += 1;
-        let head = match read_head(&mut state.io, config, id == 1) {
+        let head = match read_head(&mut state.io, config, &conn, id == 1) {
             Ok(Some(head)) => head,
             Ok(None) => return state.io.flush(),
             Err(HeadError::Refused(error)) => return refuse(&mut state.io, &error, config),
@@ -291,11 +293,12 @@ impl From<HttpError> for HeadError {
     }
 }
 
-/// Reads the next request head; `None` when the connection closed or went
-/// idle between requests.
+/// Reads the next request head and checks it against the connection
+/// `conn`; `None` when the connection closed or went idle between requests.
 fn read_head<S: Transport>(
     io: &mut ConnIo<S>,
     config: &HttpConfig,
+    conn: &ConnInfo,
     first: bool,
 ) -> Result<Option<Head>, HeadError> {
     let mut scanner = HeadScanner::new();
@@ -314,12 +317,9 @@ fn read_head<S: Transport>(
         if !io.rbuf.is_empty() && !waiting_for_lf {
             if let Some(len) = scanner.scan(&io.rbuf, config)? {
                 let head = io.rbuf.split_to(len).freeze();
-                return Ok(Some(parse_head(
-                    head,
-                    scanner.fields(),
-                    config,
-                    &mut io.names,
-                )?));
+                let head = parse_head(head, scanner.fields(), config, &mut io.names)?;
+                target::check_secured(&head.target, conn.scheme == Scheme::HTTPS)?;
+                return Ok(Some(head));
             }
         }
         let idle = io.rbuf.is_empty() && !first;

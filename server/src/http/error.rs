@@ -24,7 +24,11 @@ pub enum HttpError {
     /// The request head did not arrive within `header_timeout` (408).
     #[error("timed out reading the request head")]
     RequestTimeout,
-    /// A transfer coding the engine does not know (501).
+    /// An `https` target on a connection that is not secured (421, RFC 9110
+    /// section 7.4): [`ConnInfo::scheme`](crate::ConnInfo::scheme) is not `https`.
+    #[error("https target on a connection that is not secured")]
+    MisdirectedRequest,
+    /// A transfer coding the engine does not know, before a final `chunked` (501).
     #[error("unsupported transfer coding")]
     UnsupportedTransferCoding,
     /// A well-formed HTTP version other than 1.0 and 1.1 (505).
@@ -47,6 +51,7 @@ impl HttpError {
             HttpError::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            HttpError::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             HttpError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             HttpError::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             HttpError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,

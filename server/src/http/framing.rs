@@ -61,75 +61,81 @@ pub(crate) fn content_length(value: &[u8]) -> Option<u64> {
     Some(value.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
-/// Transfer codings the engine passes through undecoded before `chunked`.
-const KNOWN_CODINGS: [&[u8]; 5] = [b"gzip", b"x-gzip", b"deflate", b"compress", b"x-compress"];
+/// Transfer codings the engine passes through undecoded before `chunked`
+/// (`identity`, which RFC 9112 no longer defines, changes nothing).
+const KNOWN_CODINGS: [&[u8]; 6] = [
+    b"gzip",
+    b"x-gzip",
+    b"deflate",
+    b"compress",
+    b"x-compress",
+    b"identity",
+];
 
 /// The `Transfer-Encoding` fields of a request, as seen so far.
 #[derive(Debug, Default)]
 pub(crate) struct TransferCodings {
     /// A `Transfer-Encoding` field was present.
     present: bool,
-    /// Every coding so far is `identity` (which is ignored).
-    only_identity: bool,
     /// `chunked` was the last coding seen.
     chunked: bool,
+    /// A coding the engine does not know was seen.
+    unknown: bool,
 }
 
 impl TransferCodings {
-    /// Takes in one `Transfer-Encoding` field value.
+    /// Takes in one `Transfer-Encoding` field value. Empty elements are
+    /// refused, stricter than RFC 9110 section 5.6.1.2: an unusual
+    /// `Transfer-Encoding` may be read one way here and another way by a
+    /// server in front (TE.TE request smuggling).
     pub(crate) fn note(&mut self, value: &[u8]) -> Result<(), HttpError> {
-        if !self.present {
-            self.present = true;
-            self.only_identity = true;
-        }
+        self.present = true;
         for coding in value.split(|&b| b == b',') {
             let coding = coding.trim_ascii();
             if self.chunked {
                 return Err(HttpError::BadRequest("chunked is not the final coding"));
             }
+            if coding.is_empty() {
+                return Err(HttpError::BadRequest("empty transfer coding"));
+            }
             if coding.eq_ignore_ascii_case(b"chunked") {
                 self.chunked = true;
-                self.only_identity = false;
-            } else if coding.eq_ignore_ascii_case(b"identity") {
-            } else if KNOWN_CODINGS
+            } else if !KNOWN_CODINGS
                 .iter()
                 .any(|known| coding.eq_ignore_ascii_case(known))
             {
-                self.only_identity = false;
-            } else if coding.is_empty() {
-                return Err(HttpError::BadRequest("empty transfer coding"));
-            } else {
-                return Err(HttpError::UnsupportedTransferCoding);
+                self.unknown = true;
             }
         }
         Ok(())
     }
-
-    /// Whether a coding other than `identity` applies.
-    fn coded(&self) -> bool {
-        self.present && !self.only_identity
-    }
 }
 
 /// The framing of a request, refusing what could be read two ways (request
-/// smuggling): a transfer coding with a `Content-Length`, in HTTP/1.0, or
-/// without `chunked` last. `length` is the request's valid Content-Length.
+/// smuggling) with 400: any `Transfer-Encoding` in HTTP/1.0 (RFC 9112
+/// section 6.1: faulty framing), one whose final coding is not `chunked`
+/// (section 6.3, rule 4), one with a `Content-Length` (section 6.1). Then
+/// 501 for a coding the engine does not know before the final `chunked`
+/// (section 6.1). `length` is the request's valid Content-Length.
 pub(crate) fn request_framing(
     codings: &TransferCodings,
     length: Option<u64>,
     version: Version,
 ) -> Result<Framing, HttpError> {
-    if codings.coded() {
+    if codings.present {
         if version == Version::HTTP_10 {
             return Err(HttpError::BadRequest("Transfer-Encoding in HTTP/1.0"));
+        }
+        if !codings.chunked {
+            return Err(HttpError::BadRequest("chunked is not the final coding"));
         }
         if length.is_some() {
             return Err(HttpError::BadRequest(
                 "both Content-Length and Transfer-Encoding",
             ));
         }
-        if !codings.chunked {
-            return Err(HttpError::BadRequest("chunked is not the final coding"));
+        if codings.unknown {
+            return Err(HttpError::UnsupportedTransferCoding);
         }
     }
     Ok(Framing::decide(
@@ -194,19 +200,59 @@ mod tests {
 
     #[test]
     fn requests_with_two_framings_are_refused() {
-        let mut chunked = TransferCodings::default();
-        chunked.note(b"gzip, chunked").unwrap();
+        let codings = |values: &[&str]| {
+            let mut codings = TransferCodings::default();
+            for value in values {
+                codings.note(value.as_bytes()).unwrap();
+            }
+            codings
+        };
+        let chunked = codings(&["gzip, chunked"]);
         assert_eq!(
             request_framing(&chunked, None, Version::HTTP_11),
             Ok(Framing::Chunked)
         );
         assert!(request_framing(&chunked, Some(5), Version::HTTP_11).is_err());
         assert!(request_framing(&chunked, None, Version::HTTP_10).is_err());
-        let mut identity = TransferCodings::default();
-        identity.note(b"identity").unwrap();
-        assert_eq!(
-            request_framing(&identity, Some(5), Version::HTTP_10),
-            Ok(Framing::Length(5))
-        );
+        let identity = codings(&["identity"]);
+        for version in [Version::HTTP_10, Version::HTTP_11] {
+            assert!(request_framing(&identity, Some(5), version).is_err());
+            assert!(request_framing(&identity, None, version).is_err());
+        }
+    }
+
+    #[test]
+    fn a_final_coding_other_than_chunked_is_400_an_unknown_one_before_chunked_501() {
+        let framing = |values: &[&str]| {
+            let mut codings = TransferCodings::default();
+            for value in values {
+                codings.note(value.as_bytes())?;
+            }
+            request_framing(&codings, None, Version::HTTP_11)
+        };
+        for bad in [
+            &["br"][..],
+            &["chunk"],
+            &["gzip"],
+            &["br", "gzip"],
+            &["chunked;q=1"],
+        ] {
+            assert!(
+                matches!(framing(bad), Err(HttpError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+        for unknown in [
+            &["br, chunked"][..],
+            &["br", "chunked"],
+            &["chunked;q=1, chunked"],
+        ] {
+            assert_eq!(
+                framing(unknown),
+                Err(HttpError::UnsupportedTransferCoding),
+                "{unknown:?}"
+            );
+        }
+        assert_eq!(framing(&["identity, chunked"]), Ok(Framing::Chunked));
     }
 }

@@ -44,10 +44,27 @@ impl Default for ConnInfo {
 /// [`RequestExt::info`]): what gunicorn puts in a WSGI environ as
 /// `REMOTE_ADDR`, `wsgi.url_scheme`, `SERVER_NAME`, `SERVER_PORT`,
 /// `PATH_INFO` and `QUERY_STRING`, plus the raw request-target.
+///
+/// # Examples
+///
+/// An absolute-form target names the host, whatever the `Host` field says
+/// (RFC 9112 section 3.2.2):
+///
+/// ```
+/// use moss_server::RequestExt;
+/// let request = http::Request::get("http://a.example:8080/x")
+///     .header("host", "b.example")
+///     .body(())
+///     .unwrap();
+/// let info = request.info();
+/// assert_eq!((&*info.server_name(), info.server_port()), ("a.example", 8080));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     pub(crate) conn: Arc<ConnInfo>,
     pub(crate) target: RequestTarget,
+    /// The `Host` field (of a hand-built request: its `Uri`'s authority, if
+    /// it has one), consulted when the target is not in absolute form.
     pub(crate) host: Option<HeaderValue>,
 }
 
@@ -87,11 +104,21 @@ impl RequestInfo {
         self.target.query()
     }
 
-    /// The host the client asked for (`SERVER_NAME`): the `Host` header
-    /// without its port, else the local address, else empty.
+    /// The `host [ ":" port ]` the client asked for: an absolute-form
+    /// target's authority (without userinfo), which RFC 9112 section 3.2.2
+    /// puts before the `Host` field; else the `Host` field.
+    fn authority(&self) -> Option<&str> {
+        self.target
+            .authority()
+            .or_else(|| self.host.as_ref().and_then(|h| h.to_str().ok()))
+    }
+
+    /// The host the client asked for (`SERVER_NAME`): the absolute-form
+    /// target's host, else the `Host` field's, else the local address, else
+    /// empty.
     pub fn server_name(&self) -> Cow<'_, str> {
-        match self.host.as_ref().and_then(|h| h.to_str().ok()) {
-            Some(host) => Cow::Borrowed(split_host(host).0),
+        match self.authority() {
+            Some(authority) => Cow::Borrowed(split_host(authority).0),
             None => match self.conn.local_addr {
                 Some(addr) => Cow::Owned(addr.ip().to_string()),
                 None => Cow::Borrowed(""),
@@ -99,16 +126,19 @@ impl RequestInfo {
         }
     }
 
-    /// The port the client asked for (`SERVER_PORT`): from the `Host`
-    /// header, else the local address, else the scheme's default.
+    /// The port the client asked for (`SERVER_PORT`): that of the
+    /// absolute-form target's authority, else of the `Host` field; when
+    /// that authority has none, the default port (443 for `https`, else 80)
+    /// of the target's scheme, else of the connection's. Without either,
+    /// the local address's port, else the default.
     pub fn server_port(&self) -> u16 {
-        let default = if self.conn.scheme == Scheme::HTTPS {
-            443
-        } else {
-            80
+        let https = match self.target.scheme() {
+            Some(scheme) => scheme.eq_ignore_ascii_case("https"),
+            None => self.conn.scheme == Scheme::HTTPS,
         };
-        match self.host.as_ref().and_then(|h| h.to_str().ok()) {
-            Some(host) => split_host(host)
+        let default = if https { 443 } else { 80 };
+        match self.authority() {
+            Some(authority) => split_host(authority)
                 .1
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(default),
@@ -134,21 +164,36 @@ fn split_host(host: &str) -> (&str, Option<&str>) {
 
 /// Access to [`RequestInfo`] on a [`Request`](crate::Request).
 pub trait RequestExt {
-    /// The request's facts; present on every request the engine builds
-    /// (a placeholder with empty values on hand-built requests).
+    /// The request's facts; present on every request the engine builds.
+    /// A hand-built request gets them from its `Uri` and `Host` field (its
+    /// scheme, else `http`; no addresses).
     fn info(&self) -> Cow<'_, RequestInfo>;
 }
 
 impl<B> RequestExt for http::Request<B> {
     fn info(&self) -> Cow<'_, RequestInfo> {
-        match self.extensions().get::<RequestInfo>() {
-            Some(info) => Cow::Borrowed(info),
-            None => Cow::Owned(RequestInfo {
-                conn: Arc::new(ConnInfo::default()),
-                target: RequestTarget::of_uri(self.uri()),
-                host: self.headers().get(http::header::HOST).cloned(),
-            }),
+        if let Some(info) = self.extensions().get::<RequestInfo>() {
+            return Cow::Borrowed(info);
         }
+        let uri = self.uri();
+        // The `Uri`'s authority, without userinfo, stands for an
+        // absolute-form target's.
+        let host = match uri.authority() {
+            Some(authority) => {
+                let text = authority.as_str();
+                let host = text.rsplit_once('@').map_or(text, |(_, host)| host);
+                HeaderValue::from_str(host).ok()
+            }
+            None => self.headers().get(http::header::HOST).cloned(),
+        };
+        Cow::Owned(RequestInfo {
+            conn: Arc::new(ConnInfo {
+                scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
+                ..ConnInfo::default()
+            }),
+            target: RequestTarget::of_uri(uri),
+            host,
+        })
     }
 }
 

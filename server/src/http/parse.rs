@@ -103,7 +103,8 @@ pub(crate) struct Head {
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) target: RequestTarget,
-    /// The `Host` field's value, kept for [`RequestInfo`](super::RequestInfo).
+    /// The `Host` field's value (always present in HTTP/1.1), kept for
+    /// [`RequestInfo`](super::RequestInfo).
     pub(crate) host: Option<HeaderValue>,
     pub(crate) framing: Framing,
     pub(crate) keep_alive: bool,
@@ -202,6 +203,10 @@ pub(crate) fn parse_head(
     }
     let host = framing.host.take();
     let (framing, keep_alive, expect_continue) = framing.resolve(version)?;
+    if host.is_none() && version == Version::HTTP_11 {
+        // RFC 9112 section 3.2, also for an absolute-form target.
+        return Err(HttpError::BadRequest("HTTP/1.1 request without Host"));
+    }
     if let (Framing::Length(len), Some(limit)) = (framing, config.limit_request_body) {
         if len > limit {
             return Err(HttpError::PayloadTooLarge);
@@ -285,10 +290,16 @@ impl FramingFields {
                 }
             }
         } else if name == header::EXPECT {
-            if !value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
-                return Err(HttpError::ExpectationFailed);
+            // `Expect = #expectation`: empty list elements are skipped (RFC
+            // 9110 section 5.6.1.2); `100-continue` is the only expectation.
+            for expectation in value.as_bytes().split(|&b| b == b',') {
+                let expectation = expectation.trim_ascii();
+                if expectation.eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                } else if !expectation.is_empty() {
+                    return Err(HttpError::ExpectationFailed);
+                }
             }
-            self.expect_continue = true;
         } else if name == header::HOST {
             if self.host.replace(value.clone()).is_some() {
                 return Err(HttpError::BadRequest("repeated Host"));
@@ -350,7 +361,7 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: x\r\nX-Custom: 1\r\n\r\n",
             "GET / HTTP/1.1\r\nhost: x\r\nX-CUSTOM: 1\r\n\r\n",
             "GET / HTTP/1.1\r\nX-Custom: 1\r\nHost: x\r\nX-Other: 2\r\n\r\n",
-            "GET / HTTP/1.1\r\nX-Customs: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Customs: 1\r\nHOST: x\r\n\r\n",
         ] {
             let mut scanner = HeadScanner::new();
             let len = scanner.scan(text.as_bytes(), &config).unwrap().unwrap();
@@ -429,8 +440,49 @@ mod tests {
             "",
             "99999999999999999999",
         ] {
-            let text = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            let text = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
             assert!(head(&text).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn http11_needs_a_host_field_http10_does_not() {
+        for text in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET http://a/ HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Host: x\r\n\r\n",
+        ] {
+            assert_eq!(
+                head(text).unwrap_err(),
+                HttpError::BadRequest("HTTP/1.1 request without Host"),
+                "{text:?}"
+            );
+        }
+        assert!(head("GET / HTTP/1.0\r\n\r\n").is_ok());
+    }
+
+    #[test]
+    fn expect_is_a_list_whose_empty_elements_are_skipped() {
+        for (value, continues) in [
+            ("100-continue", true),
+            ("100-continue,", true),
+            (", 100-CONTINUE ,,", true),
+            ("100-continue, 100-continue", true),
+            ("", false),
+            (" , ", false),
+        ] {
+            let text = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nExpect: {value}\r\nContent-Length: 1\r\n\r\n"
+            );
+            assert_eq!(head(&text).unwrap().expect_continue, continues, "{value:?}");
+        }
+        for value in ["100-continue, x", "x,", "100-continue;a=b"] {
+            let text = format!("POST / HTTP/1.1\r\nHost: x\r\nExpect: {value}\r\n\r\n");
+            assert_eq!(
+                head(&text).unwrap_err(),
+                HttpError::ExpectationFailed,
+                "{value:?}"
+            );
         }
     }
 }

@@ -48,6 +48,10 @@ pub enum TargetForm {
 pub struct RequestTarget {
     raw: Bytes,
     form: TargetForm,
+    /// The scheme, in absolute form; else empty.
+    scheme: (usize, usize),
+    /// `host [ ":" port ]` without userinfo, in absolute form; else empty.
+    authority: (usize, usize),
     path: (usize, usize),
     query: (usize, usize),
     fragment: (usize, usize),
@@ -82,6 +86,16 @@ impl RequestTarget {
 
     fn part(&self, (start, end): (usize, usize)) -> &str {
         self.as_str().get(start..end).unwrap_or("")
+    }
+
+    /// The scheme of an absolute-form target (`http`, `https`, as received).
+    pub(crate) fn scheme(&self) -> Option<&str> {
+        (self.form == TargetForm::Absolute).then(|| self.part(self.scheme))
+    }
+
+    /// The `host [ ":" port ]` of an absolute-form target, without userinfo.
+    pub(crate) fn authority(&self) -> Option<&str> {
+        (self.form == TargetForm::Absolute).then(|| self.part(self.authority))
     }
 
     /// The path, still percent-encoded (empty for `CONNECT host:port`).
@@ -148,6 +162,7 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
     let bytes = &raw[..];
     let len = bytes.len();
     let empty = (len, len);
+    let (mut scheme, mut authority) = (empty, empty);
     let (form, path_start) = if bytes == b"*" {
         if method != Method::OPTIONS {
             return Err(HttpError::BadRequest(
@@ -164,6 +179,8 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
         let target = RequestTarget {
             raw,
             form: TargetForm::Authority,
+            scheme: empty,
+            authority: empty,
             path: empty,
             query: empty,
             fragment: empty,
@@ -171,14 +188,33 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
         return Ok(target);
     } else if bytes.first() == Some(&b'/') {
         (TargetForm::Origin, 0)
-    } else if let Some(authority) = scheme_end(bytes) {
-        let path_start = bytes[authority..]
+    } else if let Some(start) = scheme_end(bytes) {
+        let path_start = bytes[start..]
             .iter()
             .position(|&b| matches!(b, b'/' | b'?' | b'#'))
-            .map_or(len, |p| authority + p);
-        if path_start == authority {
+            .map_or(len, |p| start + p);
+        // authority = [ userinfo "@" ] host [ ":" port ], with no "@" in
+        // userinfo or host: a second one is refused, not read as either.
+        let host_start = match memchr::memchr(b'@', &bytes[start..path_start]) {
+            Some(at) if is_userinfo(&bytes[start..start + at]) => start + at + 1,
+            Some(_) => {
+                return Err(HttpError::BadRequest(
+                    "invalid userinfo in the request-target",
+                ))
+            }
+            None => start,
+        };
+        let host = &bytes[host_start..path_start];
+        // RFC 9110 sections 4.2.1, 4.2.2: an http(s) URI with an empty host
+        // is invalid; other schemes get the same rule.
+        if matches!(host.first(), None | Some(b':')) {
             return Err(HttpError::BadRequest("absolute-form target without a host"));
         }
+        if !is_host(host) {
+            return Err(HttpError::BadRequest("invalid host in the request-target"));
+        }
+        scheme = (0, start - 3);
+        authority = (host_start, path_start);
         (TargetForm::Absolute, path_start)
     } else {
         return Err(HttpError::BadRequest("request-target in no known form"));
@@ -193,10 +229,26 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
     Ok(RequestTarget {
         raw,
         form,
+        scheme,
+        authority,
         path,
         query,
         fragment,
     })
+}
+
+/// RFC 9110 section 7.4: "a request for an "https" resource MUST be
+/// rejected unless it has been received over a connection that has been
+/// secured", with 421. `secured`: the connection's scheme is `https`
+/// ([`ConnInfo::scheme`](crate::ConnInfo::scheme)), which is also how a
+/// server layer vouches for a trusted gateway that terminated TLS.
+pub(crate) fn check_secured(target: &RequestTarget, secured: bool) -> Result<(), HttpError> {
+    match target.scheme() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("https") && !secured => {
+            Err(HttpError::MisdirectedRequest)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// For `scheme://…`, the index just after `//`.
@@ -228,6 +280,14 @@ pub(crate) fn is_host(value: &[u8]) -> bool {
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
     }
+}
+
+/// Whether `bytes` is a `userinfo = *( unreserved / pct-encoded /
+/// sub-delims / ":" )` (RFC 3986 section 3.2.1).
+fn is_userinfo(bytes: &[u8]) -> bool {
+    bytes
+        .split(|&b| b == b':')
+        .all(|part| reg_name_len(part) == part.len())
 }
 
 /// Length of the `reg-name = *( unreserved / pct-encoded / sub-delims )`
@@ -327,7 +387,12 @@ mod tests {
             (a.form(), a.path(), a.query()),
             (TargetForm::Absolute, "/foo", "q=1")
         );
+        assert_eq!(
+            (a.scheme(), a.authority()),
+            (Some("http"), Some("example.com:8080"))
+        );
         let o = t("///keeping_slashes", Method::GET).unwrap();
+        assert_eq!((o.scheme(), o.authority()), (None, None));
         assert_eq!(o.path(), "///keeping_slashes");
         assert!(t("*", Method::GET).is_err());
         assert!(t("example.com:443", Method::GET).is_err());
@@ -337,6 +402,53 @@ mod tests {
             t("[::1]:443", Method::CONNECT).unwrap().form(),
             TargetForm::Authority
         );
+    }
+
+    #[test]
+    fn absolute_form_targets_need_a_valid_host() {
+        for good in [
+            "http://a/",
+            "HTTPS://a:443",
+            "http://[::1]:8080/x",
+            "http://u:p@a:80/",
+            "http://u%40x:p;q=1@a/",
+            "http://a:/",
+        ] {
+            assert!(t(good, Method::GET).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "http:///a",
+            "http://:80/a",
+            "https://:443/",
+            "http://u@/a",
+            "http://u@:80/",
+            "http://a@b@c/",
+            "http://u p@c/",
+            "http://a:b/",
+            "http://[::1/",
+            "http://a\"b/",
+        ] {
+            assert!(
+                matches!(t(bad, Method::GET), Err(HttpError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn https_targets_need_a_secured_connection() {
+        let https = t("https://a/", Method::GET).unwrap();
+        assert_eq!(
+            check_secured(&https, false),
+            Err(HttpError::MisdirectedRequest)
+        );
+        assert_eq!(check_secured(&https, true), Ok(()));
+        for other in ["http://a/", "/a"] {
+            assert_eq!(
+                check_secured(&t(other, Method::GET).unwrap(), false),
+                Ok(())
+            );
+        }
     }
 
     #[test]

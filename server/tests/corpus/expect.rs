@@ -1,5 +1,7 @@
 //! `Expect`: `100-continue` is answered when the application reads the body
 //! of an HTTP/1.1 request that has one; any other expectation gets 417.
+//! The field is a list: empty elements are skipped, and a list of none
+//! expects nothing.
 
 use super::vector::*;
 
@@ -80,9 +82,31 @@ pub const VECTORS: &[Vector] = &[
         b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue, x\r\nContent-Length: 1\r\n\r\nx",
         417,
     ),
-    refused(
+    parses(
+        "100-continue among empty list elements",
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: , 100-continue,\r\nContent-Length: 1\r\n\r\nx",
+        &[post("/")
+            .headers(&[("host", "x"), ("expect", ", 100-continue,"), ("content-length", "1")])
+            .body(b"x")],
+    )
+    .continues(1),
+    parses(
         "empty expectation",
         b"POST / HTTP/1.1\r\nHost: x\r\nExpect:\r\nContent-Length: 1\r\n\r\nx",
+        &[post("/")
+            .headers(&[("host", "x"), ("expect", ""), ("content-length", "1")])
+            .body(b"x")],
+    ),
+    parses(
+        "list of empty expectations",
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: ,,\r\nContent-Length: 1\r\n\r\nx",
+        &[post("/")
+            .headers(&[("host", "x"), ("expect", ",,"), ("content-length", "1")])
+            .body(b"x")],
+    ),
+    refused(
+        "unknown expectation after an empty element",
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: , x\r\nContent-Length: 1\r\n\r\nx",
         417,
     ),
 ];

@@ -18,8 +18,41 @@ use moss_server::{HttpConfig, UnderscoreHeaders};
 use super::util::parse_responses;
 use super::{run, Observed, FEEDS};
 
-/// Rows that hold only under a gunicorn setting moss does not have.
+/// Why the valid rows of HTTP/1.1 requests without `Host` are skipped.
+const NO_HOST: &str = "RFC 9112 §3.2: moss requires Host in HTTP/1.1";
+
+/// Rows that hold only under a gunicorn setting moss does not have, or
+/// that gunicorn accepts where RFC 9112 or RFC 9110 has moss refuse.
 const SKIPPED: &[(&str, &str)] = &[
+    ("valid/004.http", NO_HOST),
+    ("valid/005.http", NO_HOST),
+    ("valid/006.http", NO_HOST),
+    ("valid/007.http", NO_HOST),
+    ("valid/010.http", NO_HOST),
+    ("valid/011.http", NO_HOST),
+    ("valid/012.http", NO_HOST),
+    ("valid/013.http", NO_HOST),
+    ("valid/014.http", NO_HOST),
+    ("valid/018.http", NO_HOST),
+    ("valid/021.http", NO_HOST),
+    ("valid/022.http", NO_HOST),
+    ("valid/023.http", NO_HOST),
+    ("valid/025.http", NO_HOST),
+    ("valid/025_line.http", NO_HOST),
+    ("valid/029.http", NO_HOST),
+    ("valid/030.http", NO_HOST),
+    ("valid/031.http", NO_HOST),
+    ("valid/100.http", NO_HOST),
+    (
+        "valid/009.http",
+        "RFC 9112 §6.3 rule 4: moss answers 400 to a Transfer-Encoding whose final \
+         coding is not chunked (here identity, with a Content-Length; and no Host)",
+    ),
+    (
+        "valid/rfc9112_target_absolute_https_01.http",
+        "RFC 9110 §7.4: moss answers 421 to an https target on a connection that \
+         is not secured, and the corpus runs on plain ones",
+    ),
     (
         "valid/028.http",
         "strip_header_spaces: moss always refuses whitespace before ':'",
@@ -365,7 +398,8 @@ fn valid_requests_parse_as_expected() {
             checked += 1;
         }
     }
-    assert!(checked >= 4 * 50, "only {checked} valid runs");
+    // 63 files, 31 of them skipped (19 for sending HTTP/1.1 without Host).
+    assert!(checked >= 4 * 30, "only {checked} valid runs");
 }
 
 #[test]

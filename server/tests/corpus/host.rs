@@ -1,5 +1,5 @@
-//! `Host`: at most one. Its presence in HTTP/1.1 is not enforced (gunicorn's
-//! corpus has many valid requests without it).
+//! `Host`: exactly one in HTTP/1.1, at most one in HTTP/1.0, with a valid
+//! value (RFC 9112 section 3.2).
 
 use super::vector::*;
 
@@ -19,10 +19,21 @@ pub const VECTORS: &[Vector] = &[
         b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
         &[get("/").headers(&[("host", "")])],
     ),
+    refused("HTTP/1.1 without Host", b"GET / HTTP/1.1\r\n\r\n", 400),
+    refused(
+        "HTTP/1.1 with a body and without Host",
+        b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+        400,
+    ),
+    refused(
+        "absolute form without Host",
+        b"GET http://a.example/ HTTP/1.1\r\n\r\n",
+        400,
+    ),
     parses(
-        "HTTP/1.1 without Host",
-        b"GET / HTTP/1.1\r\n\r\n",
-        &[get("/")],
+        "HTTP/1.0 without Host",
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        &[get("/").http10().headers(&[("connection", "keep-alive")])],
     ),
     parses(
         "absolute form with a different Host",

@@ -156,10 +156,10 @@ pub const VECTORS: &[Vector] = &[
     ),
     parses(
         "absolute form with userinfo and port",
-        b"GET https://u:p@example.com:8443/a HTTP/1.1\r\nHost: example.com:8443\r\n\r\n",
-        &[get("https://u:p@example.com:8443/a")
+        b"GET http://u:p@example.com:8080/a HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+        &[get("http://u:p@example.com:8080/a")
             .parts("/a", "", "")
-            .headers(&[("host", "example.com:8443")])],
+            .headers(&[("host", "example.com:8080")])],
     ),
     parses(
         "absolute form without a path",
@@ -179,6 +179,31 @@ pub const VECTORS: &[Vector] = &[
         "absolute form without a host",
         b"GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n",
         400,
+    ),
+    refused(
+        "absolute form with an empty host before a port",
+        b"GET http://:80/a HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+    ),
+    refused(
+        "absolute form with userinfo and no host",
+        b"GET http://u@/a HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+    ),
+    refused(
+        "absolute form with a second @",
+        b"GET http://u@evil.example@example.com/a HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        400,
+    ),
+    refused(
+        "absolute form with a port that is not digits",
+        b"GET http://example.com:x/a HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+    ),
+    refused(
+        "https target on a connection that is not secured",
+        b"GET https://example.com/a HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        421,
     ),
     refused(
         "scheme with a bad character",

@@ -4,8 +4,12 @@
 //! Rows are built with `const fn`s so each table reads as data:
 //!
 //! ```text
-//! parses("query", b"GET /a?b HTTP/1.1\r\n\r\n", &[get("/a?b").parts("/a", "b", "")])
-//! refused("lower-case method", b"get / HTTP/1.1\r\n\r\n", 400)
+//! parses(
+//!     "query",
+//!     b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n",
+//!     &[get("/a?b").parts("/a", "b", "").headers(HOST_X)],
+//! )
+//! refused("lower-case method", b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 400)
 //! ```
 
 use std::io::ErrorKind;
