@@ -16,60 +16,22 @@ use moss::io::{Interest, Registration};
 use moss::sync::{Event, Mutex};
 use moss_runtime as moss;
 
+mod util;
+
+/// Each scenario runs in a child process (see the module docs).
 mod child {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use super::util::{run_child, ChildRun};
 
     const VAR: &str = "MOSS_REGRESSION_CHILD";
-    const WATCHDOG: Duration = Duration::from_secs(60);
 
-    /// The child's exit status and its stderr.
-    pub struct Outcome {
-        pub status: std::process::ExitStatus,
-        pub stderr: String,
-    }
-
-    /// Runs `scenario` in a child process (when this process is not the
-    /// child already) and returns how the child ended; kills it and fails
-    /// if it runs past the watchdog.
-    pub fn run(name: &str, scenario: impl FnOnce()) -> Option<Outcome> {
+    /// Runs `scenario` in a child process, when this process is not that
+    /// child already (then it runs it and returns `None`).
+    pub fn run(name: &str, scenario: impl FnOnce()) -> Option<ChildRun> {
         if std::env::var(VAR).as_deref() == Ok(name) {
             scenario();
             return None;
         }
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", name, "--nocapture", "--test-threads=1"])
-            .env(VAR, name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let deadline = Instant::now() + WATCHDOG;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "scenario {name} still ran after {WATCHDOG:?} (hub frozen or hung); stderr:\n{}",
-                    reader.join().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Some(Outcome {
-            status,
-            stderr: reader.join().unwrap(),
-        })
+        Some(run_child(name, &[(VAR, name)]))
     }
 
     /// [`run`], asserting that the child passed.
