@@ -28,10 +28,11 @@
 //! read `VmRSS` (after close): what a burst leaves behind.
 //!
 //! Alongside: the resident pages of every green-thread stack slot
-//! (`/proc/PID/pagemap`), read again once M more connections have
-//! connected without sending anything (their green threads are parked in
-//! their first read and have run no request: the depth of the park point
-//! alone); the page tables (`VmPTE`) and the kernel's socket
+//! (`/proc/PID/pagemap`) and how deep below its top each stack reached
+//! (its lowest non-zero byte, `/proc/PID/mem`), read again once M more
+//! connections have connected without sending anything (their green
+//! threads are parked in their first read and have run no request: the
+//! depth of the park point alone); the page tables (`VmPTE`) and the kernel's socket
 //! objects and buffers (`/proc/slabinfo`, `/proc/net/sockstat`), which no
 //! RSS counts; and for the peers that run in this binary (`*-counted`,
 //! `tokio*`) a counting allocator's live allocations by size, with the

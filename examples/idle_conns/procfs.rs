@@ -235,15 +235,31 @@ pub struct SlotPages {
     pub resident: BTreeMap<u64, u64>,
     /// Slots whose resident pages are not one run from the top down.
     pub holes: u64,
+    /// For each slot with resident pages, how far below the slot's top its
+    /// lowest non-zero byte lies: how deep its green thread's stack has
+    /// reached (at least; a frame may have stored only zeros below it).
+    pub depths: Vec<u64>,
+}
+
+impl SlotPages {
+    /// The smallest, the median and the largest of [`SlotPages::depths`].
+    pub fn depth_range(&self) -> Option<[u64; 3]> {
+        let mut depths = self.depths.clone();
+        depths.sort_unstable();
+        Some([*depths.first()?, depths[depths.len() / 2], *depths.last()?])
+    }
 }
 
 /// Reads the resident pages of every green-thread stack slot.
 pub fn slot_pages(pid: u32, mappings: &[Mapping], slot: u64) -> io::Result<SlotPages> {
     let pagemap = File::open(format!("/proc/{pid}/pagemap"))?;
+    let memory = File::open(format!("/proc/{pid}/mem"))?;
+    let mut page = vec![0u8; PAGE as usize];
     let mut pages = SlotPages::default();
     for m in mappings.iter().filter(|m| m.region == Region::GreenStacks) {
         let present = present_pages(&pagemap, m.start, m.end)?;
-        for slot_pages in present.chunks_exact((slot / PAGE) as usize) {
+        let slots = present.chunks_exact((slot / PAGE) as usize);
+        for (index, slot_pages) in slots.enumerate() {
             let resident = slot_pages.iter().filter(|&&p| p).count() as u64;
             if resident == 0 {
                 continue;
@@ -252,6 +268,12 @@ pub fn slot_pages(pid: u32, mappings: &[Mapping], slot: u64) -> io::Result<SlotP
             let lowest = slot_pages.iter().position(|&p| p).unwrap_or(0) as u64;
             if slot_pages.len() as u64 - lowest != resident {
                 pages.holes += 1;
+            }
+            let top = m.start + (index as u64 + 1) * slot;
+            let lowest_page = m.start + index as u64 * slot + lowest * PAGE;
+            memory.read_exact_at(&mut page, lowest_page)?;
+            if let Some(first) = page.iter().position(|&b| b != 0) {
+                pages.depths.push(top - lowest_page - first as u64);
             }
         }
     }

@@ -142,7 +142,9 @@ fn print_kernel(n: usize, measured: &[(Peer, &Measured)]) {
     }
 }
 
-fn histogram(slots: &SlotPages) -> String {
+/// The slots' resident pages, and how deep their stacks reached (`depth`:
+/// not after close, when the pool has discarded all but the top page).
+fn histogram(slots: &SlotPages, depth: bool) -> String {
     let used: u64 = slots.resident.values().sum();
     let pages: u64 = slots.resident.iter().map(|(p, s)| p * s).sum();
     let parts: Vec<String> = slots
@@ -150,8 +152,14 @@ fn histogram(slots: &SlotPages) -> String {
         .iter()
         .map(|(pages, count)| format!("{count}x{pages}"))
         .collect();
+    let depth = match slots.depth_range().filter(|_| depth) {
+        Some([min, median, max]) => {
+            format!("; depth reached (B below the top): min {min}, median {median}, max {max}")
+        }
+        None => String::new(),
+    };
     format!(
-        "{used} slots hold {pages} pages ({}); slots x resident pages: {}",
+        "{used} slots hold {pages} pages ({}); slots x resident pages: {}{depth}",
         mib((pages * PAGE / 1024) as i64),
         parts.join(" ")
     )
@@ -162,7 +170,7 @@ fn print_stacks(n: usize, silent: usize, measured: &[(Peer, &Measured)]) {
     println!("\nStacks:");
     for (peer, m) in measured {
         if let Some(slots) = &m.slots_idle {
-            println!("  {:<20} idle:  {}", peer.name(), histogram(slots));
+            println!("  {:<20} idle:  {}", peer.name(), histogram(slots, true));
             if slots.holes > 0 {
                 println!(
                     "  {:<20}        {} slots not resident from the top down",
@@ -174,11 +182,11 @@ fn print_stacks(n: usize, silent: usize, measured: &[(Peer, &Measured)]) {
             println!(
                 "  {:<20} and {silent} connections that sent nothing: {}",
                 "",
-                histogram(slots)
+                histogram(slots, true)
             );
         }
         if let Some(slots) = &m.slots_closed {
-            println!("  {:<20} after close: {}", "", histogram(slots));
+            println!("  {:<20} after close: {}", "", histogram(slots, false));
         }
         if m.thread_stacks.values().sum::<u64>() * 2 > n as u64 {
             let parts: Vec<String> = m

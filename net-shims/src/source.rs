@@ -17,6 +17,11 @@
 //! Inside a hub the descriptor is registered with that hub's epoll on its
 //! first call that would block there. A socket used by green threads of
 //! several hubs has one registration per hub ([`Source::registration`]).
+//!
+//! [`Source::try_read`] and [`Source::readable`] split a read in two, so
+//! that nothing is lent to the socket while it waits: wait for
+//! readability without a buffer, then read what has arrived without
+//! waiting.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -131,12 +136,30 @@ pub(crate) fn back_off(what: &'static str, pause: Duration) -> bool {
     }
 }
 
+/// The registration of a descriptor with one hub, and when a read there
+/// last found nothing to read.
+#[derive(Debug)]
+struct HubEntry {
+    registration: Arc<Registration>,
+    /// The hub's poll count ([`moss_runtime::Stats::polls`]) plus one when
+    /// [`Source::try_read`] last returned `WouldBlock` on this hub; 0 if it
+    /// never did.
+    ///
+    /// Readiness is edge-triggered: an edge that arrives while no green
+    /// thread waits for it is consumed by the hub's poll and lost to the
+    /// next waiter. The hub learns of edges only when it polls, so while its
+    /// poll count is still the one recorded here, no edge since that
+    /// `WouldBlock` has been missed, and [`Source::readable`] may park
+    /// without asking the socket first.
+    read_blocked_at: u64,
+}
+
 /// A std socket made green. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Source<T: AsFd> {
     // Field order is drop order: the registrations are dropped (and the
     // descriptor deregistered from each epoll) before `socket` closes it.
-    registrations: Mutex<Vec<Arc<Registration>>>,
+    registrations: Mutex<Vec<HubEntry>>,
     mode: Arc<Mode>,
     socket: T,
 }
@@ -299,6 +322,12 @@ impl<T: AsFd + AsRawFd> Source<T> {
 
     /// This descriptor's registration with the current hub, created on
     /// first use there.
+    fn registration(&self) -> io::Result<Arc<Registration>> {
+        self.with_entry(|entry| Arc::clone(&entry.registration))
+    }
+
+    /// Runs `f` on this descriptor's entry for the current hub, registering
+    /// it there first if needed.
     ///
     /// A socket shared by green threads of several hubs has one
     /// registration per hub: epoll refuses a second `ADD` of a descriptor
@@ -308,21 +337,94 @@ impl<T: AsFd + AsRawFd> Source<T> {
     /// holds any more (no green thread waits on them) are dropped, which
     /// deregisters them there, so the list never outgrows the hubs that use
     /// the socket now.
-    fn registration(&self) -> io::Result<Arc<Registration>> {
+    fn with_entry<R>(&self, f: impl FnOnce(&mut HubEntry) -> R) -> io::Result<R> {
         let mut registrations = self
             .registrations
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(registration) = registrations.iter().find(|r| r.is_current_hub()) {
-            return Ok(Arc::clone(registration));
+        if let Some(entry) = registrations
+            .iter_mut()
+            .find(|entry| entry.registration.is_current_hub())
+        {
+            return Ok(f(entry));
         }
         // None of them is the current hub's. Drop those no green thread
         // holds: only this list refers to them, and the lock keeps anyone
         // from taking one meanwhile.
-        registrations.retain(|registration| Arc::strong_count(registration) > 1);
-        let registration = Arc::new(Registration::new(self.socket.as_fd())?);
-        registrations.push(Arc::clone(&registration));
-        Ok(registration)
+        registrations.retain(|entry| Arc::strong_count(&entry.registration) > 1);
+        // Most sockets are used by one hub: room for one, not the usual four.
+        registrations.reserve_exact(1);
+        registrations.push(HubEntry {
+            registration: Arc::new(Registration::new(self.socket.as_fd())?),
+            read_blocked_at: 0,
+        });
+        let entry = registrations.last_mut().expect("just pushed");
+        Ok(f(entry))
+    }
+
+    /// One read of what has already arrived, never waiting (`recv` with
+    /// `MSG_DONTWAIT`, whatever the blocking mode): `WouldBlock` when
+    /// nothing has. Inside a hub a `WouldBlock` is remembered for
+    /// [`Source::readable`] (see [`HubEntry::read_blocked_at`]).
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match sys::recv(self.socket.as_fd(), buf, libc::MSG_DONTWAIT) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    if in_hub() {
+                        let polls = moss_runtime::stats().polls;
+                        // Without a registration `readable` asks the
+                        // socket first, which is always correct.
+                        let _ = self.with_entry(|entry| entry.read_blocked_at = polls + 1);
+                    }
+                    return Err(err);
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until the socket is readable (data, end of stream or an
+    /// error waiting) or may have become so, bounded by the read timeout:
+    /// parks inside a hub, `poll(2)` outside, `WouldBlock` at once in the
+    /// user's non-blocking mode when nothing is waiting.
+    ///
+    /// Inside a hub it asks the socket first (`recv` with `MSG_PEEK`)
+    /// unless [`HubEntry::read_blocked_at`] shows that nothing can have
+    /// arrived unnoticed since the last `WouldBlock`; after a park it
+    /// returns without asking again, so a wake-up may be spurious.
+    pub(crate) fn readable(&self) -> io::Result<()> {
+        let peek = |socket: &T| {
+            sys::recv(
+                socket.as_fd(),
+                &mut [0; 1],
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+            .map(drop)
+        };
+        let timeout = decode(self.mode.read_timeout.load(Ordering::Relaxed));
+        if self.is_user_nonblocking() {
+            return peek(&self.socket);
+        }
+        if !in_hub() {
+            return self.emulate_blocking(Interest::Readable, timeout, peek);
+        }
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let polls = moss_runtime::stats().polls;
+        let (registration, unnoticed) = self.with_entry(|entry| {
+            let unnoticed = entry.read_blocked_at != polls + 1;
+            (Arc::clone(&entry.registration), unnoticed)
+        })?;
+        if unnoticed {
+            loop {
+                match peek(&self.socket) {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    result => return result,
+                }
+            }
+        }
+        registration.wait(Interest::Readable, deadline)
     }
 
     /// A blocking call on a descriptor the layer made non-blocking, outside
@@ -357,6 +459,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
             mode,
             socket,
         } = self;
+        // Deregisters from every hub before the descriptor changes hands.
         drop(registrations);
         if mode.flags() & LAYER_NONBLOCKING != 0 {
             match SockRef::from(&socket).set_nonblocking(false) {

@@ -1,9 +1,9 @@
-//! The crate's only unsafe code: `poll(2)` for blocking emulation outside a hub, and `FromRawFd`.
+//! The crate's only unsafe code: `poll(2)` for blocking emulation outside a hub, `recv(2)` with flags, and `FromRawFd`.
 //!
 //! Everything else goes through std and socket2.
 
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::time::Duration;
 
 use moss_runtime::io::Interest;
@@ -39,6 +39,17 @@ pub(crate) fn poll(fd: RawFd, interest: Interest, timeout: Option<Duration>) -> 
         }
     }
     Ok(())
+}
+
+/// `recv(2)` on the socket `fd` into `buf` with `flags` (`MSG_DONTWAIT`,
+/// `MSG_PEEK`): the number of bytes received, 0 at end of stream.
+pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, exclusively borrowed region of `buf.len()`
+    // writable bytes for the duration of the call, and recv writes at most
+    // that many. `fd` is borrowed, so it stays open during the call.
+    let received = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
+    // A negative count is the -1 of a failure: errno says why.
+    usize::try_from(received).map_err(|_| io::Error::last_os_error())
 }
 
 impl FromRawFd for TcpStream {

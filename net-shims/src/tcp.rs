@@ -397,6 +397,87 @@ impl TcpStream {
             .io(Interest::Readable, |stream| stream.peek(buf))
     }
 
+    /// Reads what has already arrived, without waiting: `WouldBlock` when
+    /// nothing has. It never parks nor blocks, inside a hub or outside, in
+    /// blocking mode or not (`recv` with `MSG_DONTWAIT`); `Ok(0)` at end of
+    /// stream.
+    ///
+    /// With [`readable`](Self::readable) it reads without lending a buffer
+    /// to a connection that waits: a server with thousands of idle
+    /// connections waits in `readable`, then reads into one buffer shared
+    /// by all of them, since `try_read` cannot park while it holds it.
+    ///
+    /// # Errors
+    /// `WouldBlock` when no data is waiting; otherwise what `recv` reports.
+    ///
+    /// # Examples
+    /// ```
+    /// # use moss_runtime as moss;
+    /// use std::cell::RefCell;
+    /// use std::io::{ErrorKind, Write};
+    /// use moss_net_shims::{TcpListener, TcpStream};
+    ///
+    /// thread_local! {
+    ///     // One buffer for every connection of the hub.
+    ///     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; 16 * 1024]);
+    /// }
+    ///
+    /// /// Waits for bytes, then copies out only what arrived.
+    /// fn next_bytes(stream: &TcpStream) -> std::io::Result<Vec<u8>> {
+    ///     loop {
+    ///         // The buffer is borrowed only while `try_read` runs, which never parks.
+    ///         let read = BUFFER.with_borrow_mut(|buffer| {
+    ///             stream.try_read(buffer).map(|n| buffer[..n].to_vec())
+    ///         });
+    ///         match read {
+    ///             Err(e) if e.kind() == ErrorKind::WouldBlock => stream.readable()?,
+    ///             other => return other,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// moss::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    ///     let (server, _) = listener.accept().unwrap();
+    ///     let writer = moss::spawn(move || client.write_all(b"ping").unwrap());
+    ///     assert_eq!(next_bytes(&server).unwrap(), b"ping");
+    ///     writer.join().unwrap();
+    /// });
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.try_read(buf)
+    }
+
+    /// Waits until the stream is readable: data, the end of the stream or
+    /// an error is waiting. Returns at once when it already is. Inside a
+    /// hub it parks the green thread, outside it blocks the OS thread; in
+    /// non-blocking mode ([`set_nonblocking`](Self::set_nonblocking)) it
+    /// returns `WouldBlock` instead of waiting. The read timeout
+    /// ([`set_read_timeout`](Self::set_read_timeout)) bounds the wait.
+    ///
+    /// A wake-up may be spurious: the [`try_read`](Self::try_read) that
+    /// follows may still return `WouldBlock`; wait again then.
+    ///
+    /// # Implementation notes
+    /// Inside a hub readiness is edge-triggered, and an edge that arrives
+    /// while nobody waits is not seen again. So `readable` first asks the
+    /// socket (`recv` with `MSG_PEEK`, one system call), unless the last
+    /// `try_read` on this hub returned `WouldBlock` and the hub has not
+    /// polled for readiness since: then nothing can have arrived unnoticed
+    /// and it parks at once. Read with `try_read` first and wait on
+    /// `WouldBlock`, as in its example, and waiting costs no extra call.
+    ///
+    /// # Errors
+    /// Inside a hub `TimedOut` when the read timeout passes first
+    /// (`WouldBlock` outside, as a timed-out read); `WouldBlock` in
+    /// non-blocking mode; an error pending on the socket (such as
+    /// `ConnectionReset`). A kill or an elapsed `moss::timeout` unwinds the
+    /// green thread, as in any parked call.
+    pub fn readable(&self) -> io::Result<()> {
+        self.source.readable()
+    }
+
     /// Sets `TCP_NODELAY`.
     ///
     /// # Errors

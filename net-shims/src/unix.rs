@@ -289,6 +289,27 @@ impl UnixStream {
         self.source.get_ref().write_timeout()
     }
 
+    /// Reads what has already arrived, without waiting: `WouldBlock` when
+    /// nothing has; see [`TcpStream::try_read`](crate::TcpStream::try_read).
+    ///
+    /// # Errors
+    /// `WouldBlock` when no data is waiting; otherwise what `recv` reports.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.try_read(buf)
+    }
+
+    /// Waits until the stream is readable (data, the end of the stream or
+    /// an error is waiting), returning at once when it already is; see
+    /// [`TcpStream::readable`](crate::TcpStream::readable).
+    ///
+    /// # Errors
+    /// Inside a hub `TimedOut` when the read timeout passes first
+    /// (`WouldBlock` outside); `WouldBlock` in non-blocking mode; an error
+    /// pending on the socket.
+    pub fn readable(&self) -> io::Result<()> {
+        self.source.readable()
+    }
+
     /// Takes the pending `SO_ERROR`.
     ///
     /// # Errors

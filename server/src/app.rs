@@ -3,8 +3,9 @@
 use crate::http::{Body, ResponseBody};
 
 /// A request as the application sees it: an [`http::Request`] whose body
-/// streams from the connection. Its extensions hold a
-/// [`RequestInfo`](crate::RequestInfo) (see [`RequestExt`](crate::RequestExt)).
+/// streams from the connection. Its body carries a
+/// [`RequestInfo`](crate::RequestInfo), which
+/// [`RequestExt::info`](crate::RequestExt::info) finds.
 pub type Request = ::http::Request<Body>;
 
 /// A response: an [`http::Response`] whose body is bytes or a reader.

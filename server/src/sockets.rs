@@ -32,7 +32,8 @@ impl Transport for std::os::unix::net::UnixStream {
 
 /// A green socket: its read timeout bounds each parked read (the read fails
 /// with `TimedOut`), so the engine's header and keep-alive timeouts hold
-/// inside a hub as with std sockets outside.
+/// inside a hub as with std sockets outside. A connection waits for its
+/// next request in `readable`, holding no buffer.
 impl Transport for moss_net_shims::TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         moss_net_shims::TcpStream::set_read_timeout(self, timeout)
@@ -40,6 +41,14 @@ impl Transport for moss_net_shims::TcpStream {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        self.readable().map(|()| true)
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        moss_net_shims::TcpStream::try_read(self, buf)
     }
 }
 
@@ -51,5 +60,13 @@ impl Transport for moss_net_shims::UnixStream {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        self.readable().map(|()| true)
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        moss_net_shims::UnixStream::try_read(self, buf)
     }
 }

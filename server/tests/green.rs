@@ -175,3 +175,105 @@ fn unfinished_head_gets_408_after_the_header_timeout() {
         server.join().expect("server");
     });
 }
+
+/// Serves one connection and returns the client's end.
+fn one_connection(config: HttpConfig) -> (TcpStream, moss::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = spawn_server(listener, config, 1);
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    (stream, server)
+}
+
+/// A connection waits for readability between the pieces of a request
+/// (holding no buffer), and keeps the bytes it has not parsed yet.
+#[test]
+fn requests_arriving_in_pieces_between_waits_are_served() {
+    moss::run(|| {
+        let (mut stream, server) = one_connection(HttpConfig::default());
+        let pieces: [&[u8]; 5] = [
+            b"GET / HT",
+            b"TP/1.1\r\nHost: te",
+            b"st\r\n\r\nPOST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello",
+            b" wor",
+            b"ld",
+        ];
+        for piece in pieces {
+            stream.write_all(piece).expect("write");
+            moss::sleep(Duration::from_millis(5));
+        }
+        let mut pending = Vec::new();
+        let (head, body) = read_response(&mut stream, &mut pending);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(body, b"Hello, World!");
+        let (head, body) = read_response(&mut stream, &mut pending);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(body, b"hello world");
+        drop(stream);
+        server.join().expect("server");
+    });
+}
+
+/// Requests that arrive in one read are answered in order, in one batch.
+#[test]
+fn pipelined_requests_on_green_sockets_are_answered_in_order() {
+    moss::run(|| {
+        let (mut stream, server) = one_connection(HttpConfig::default());
+        let mut requests = Vec::new();
+        for i in 0..20 {
+            let body = format!("request {i}");
+            requests.extend_from_slice(
+                format!(
+                    "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+        stream.write_all(&requests).expect("write");
+        let mut pending = Vec::new();
+        for i in 0..20 {
+            let (head, body) = read_response(&mut stream, &mut pending);
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            assert_eq!(body, format!("request {i}").into_bytes());
+        }
+        drop(stream);
+        server.join().expect("server");
+    });
+}
+
+/// A body larger than one read, sent slowly, is read through several
+/// waits and echoed whole.
+#[test]
+fn a_large_body_sent_slowly_is_echoed_whole() {
+    moss::run(|| {
+        let (stream, server) = one_connection(HttpConfig::default());
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let mut stream = stream.try_clone().expect("clone");
+            let body = body.clone();
+            moss::spawn(move || {
+                let head = format!(
+                    "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).expect("write");
+                for piece in body.chunks(30_000) {
+                    stream.write_all(piece).expect("write");
+                    moss::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        let mut stream = stream;
+        let mut pending = Vec::new();
+        let (head, echoed) = read_response(&mut stream, &mut pending);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(echoed == body, "the echoed body differs");
+        writer.join().expect("writer");
+        drop(stream);
+        server.join().expect("server");
+    });
+}

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
 
+use super::info::RequestInfo;
+
 /// The connection side of a streaming body: implemented by the connection
 /// state, which decodes the body of the request numbered `id` only.
 pub(crate) trait BodySource: Send {
@@ -24,6 +26,10 @@ pub(crate) trait BodySource: Send {
 /// engine then answers the request with an error status itself. A `Body`
 /// kept past its request's response reads as an error.
 ///
+/// The engine's bodies also carry their request's [`RequestInfo`]
+/// ([`Body::info`]); [`RequestExt::info`](crate::RequestExt::info) finds it
+/// there.
+///
 /// # Examples
 ///
 /// ```
@@ -35,6 +41,10 @@ pub(crate) trait BodySource: Send {
 /// ```
 pub struct Body {
     inner: Inner,
+    /// The facts of the request this body came with. Carried here rather
+    /// than in the request's extensions, where attaching them would cost
+    /// three allocations per request.
+    info: Option<RequestInfo>,
 }
 
 enum Inner {
@@ -48,15 +58,36 @@ enum Inner {
 impl Body {
     /// A body with no bytes.
     pub fn empty() -> Body {
-        Body {
-            inner: Inner::Bytes(Bytes::new()),
-        }
+        Body::from(Bytes::new())
     }
 
     pub(crate) fn streaming(source: Arc<Mutex<dyn BodySource>>, id: u64) -> Body {
         Body {
             inner: Inner::Connection { source, id },
+            info: None,
         }
+    }
+
+    /// This body with the facts of its request attached.
+    pub(crate) fn with_info(self, info: RequestInfo) -> Body {
+        Body {
+            info: Some(info),
+            ..self
+        }
+    }
+
+    /// The facts of the request this body came with: present on every body
+    /// the engine makes, `None` on one made by hand. They stay with the
+    /// body when it is taken out of its request (`into_body`,
+    /// `into_parts`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(moss_server::Body::from("made by hand").info().is_none());
+    /// ```
+    pub fn info(&self) -> Option<&RequestInfo> {
+        self.info.as_ref()
     }
 
     /// Trailer fields of a chunked body, available once the body has been
@@ -81,11 +112,37 @@ impl Read for Body {
                 bytes.advance(n);
                 Ok(n)
             }
-            Inner::Connection { source, id } => source
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .read_body(*id, buf),
+            Inner::Connection { source, id } => Streaming { source, id: *id }.read(buf),
         }
+    }
+
+    /// Bytes in memory (every bodiless request's empty body among them) are
+    /// appended at once, without the probing reads of the default method.
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Bytes(bytes) => {
+                let n = bytes.len();
+                out.extend_from_slice(bytes);
+                bytes.advance(n);
+                Ok(n)
+            }
+            Inner::Connection { source, id } => Streaming { source, id: *id }.read_to_end(out),
+        }
+    }
+}
+
+/// A body being read from its connection.
+struct Streaming<'a> {
+    source: &'a Mutex<dyn BodySource>,
+    id: u64,
+}
+
+impl Read for Streaming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read_body(self.id, buf)
     }
 }
 
@@ -111,6 +168,7 @@ impl From<Bytes> for Body {
     fn from(bytes: Bytes) -> Body {
         Body {
             inner: Inner::Bytes(bytes),
+            info: None,
         }
     }
 }

@@ -69,97 +69,195 @@ where
     A: App + ?Sized,
 {
     let conn = Arc::new(conn);
-    let mut state = ConnState::new(stream, config);
+    // The connection's state; `serve_request` takes it out only to lend it
+    // to a request's `Body`, and puts it back.
+    let mut state = Some(ConnState::new(stream, config));
     // Where the connection state is lent to a request's `Body` while the
     // application runs; made at the first request with a body. Requests
     // without one never touch it: the state stays in `state`.
     let mut lender: Option<Arc<Mutex<Option<ConnState<S>>>>> = None;
     let mut id: u64 = 0;
+    // An idle connection waits in this loop, so its frame and those of the
+    // wait are all the stack it keeps touched; a request is served in
+    // `serve_request`, whose larger frame is only used meanwhile.
     loop {
         id += 1;
-        let head = match read_head(&mut state.io, config, &conn, id == 1) {
-            Ok(Some(head)) => head,
-            Ok(None) => return state.io.flush(),
-            Err(HeadError::Refused(error)) => return refuse(&mut state.io, &error, config),
-            Err(HeadError::Io(e)) => return Err(e),
+        let first = id == 1;
+        // The first request's head must arrive within the header timeout
+        // of the connection's start; later ones from their first byte.
+        let deadline = match first {
+            true => config.header_timeout.map(|t| Instant::now() + t),
+            false => None,
         };
-        let mut answering = Answering {
-            version: head.version,
-            head: head.method == Method::HEAD,
-            keep_alive: head.keep_alive && !config.keep_alive.is_zero(),
-            continue_pending: false,
-        };
-        state.begin(id, head.framing, head.expect_continue);
-        let slot = match head.framing {
-            Framing::Empty => None,
-            _ => {
-                // Body reads get the head's timeout, not the idle keep-alive one.
-                state.io.set_read_timeout(config.header_timeout)?;
-                Some(Arc::clone(
-                    lender.get_or_insert_with(|| Arc::new(Mutex::new(None))),
-                ))
-            }
-        };
-        let (outcome, back) = match &slot {
-            None => (call(app, head, Body::empty(), &conn), state),
-            Some(slot) => {
-                *lock(slot) = Some(state);
-                let source: Arc<Mutex<dyn BodySource>> = slot.clone();
-                let outcome = call(app, head, Body::streaming(source, id), &conn);
-                (outcome, take_back(slot))
-            }
-        };
-        state = back;
-        let Some(response) = outcome else {
-            log::error!("application panicked; answering 500 and closing the connection");
-            return refuse(&mut state.io, &HttpError::AppPanicked, config);
-        };
-        if let Some(error) = state.body.error() {
-            log::debug!("request body refused: {error}");
-            return refuse(&mut state.io, error, config);
+        let io = &mut held(&mut state).io;
+        if io.rbuf.is_empty() && !await_request(io, config, first)? {
+            return io.flush();
         }
-        if !state.body.is_done()
-            && (state.continue_pending
-                || state
-                    .body
-                    .known_remaining()
-                    .is_some_and(|left| left > config.max_drain))
-        {
-            answering.keep_alive = false;
-        }
-        answering.continue_pending = std::mem::take(&mut state.continue_pending);
-
-        let mut keep_alive = match write_response(&mut state.io, response, answering, config)? {
-            Rest::Done(keep_alive) => keep_alive,
-            // A streamed response may read the request body (an echo): the
-            // state is lent again while it is copied.
-            Rest::Stream(stream) => match &slot {
-                None => stream.send(&mut state.io)?,
-                Some(slot) => {
-                    *lock(slot) = Some(state);
-                    let sent = stream.send(&mut &**slot);
-                    state = take_back(slot);
-                    sent?
-                }
-            },
-        };
-
-        if keep_alive && !state.body.is_done() && !state.drain_body(config.max_drain) {
-            keep_alive = false;
-        }
-        let unread = !state.body.is_done() || !state.io.rbuf.is_empty();
-        state.begin(0, Framing::Empty, false);
-        if !keep_alive {
-            state.io.flush()?;
-            if unread {
-                linger(&mut state.io);
-            }
-            return Ok(());
-        }
-        if state.io.rbuf.is_empty() || state.io.wbuf.len() >= FLUSH_AT {
-            state.io.flush()?;
+        match serve_request(&mut state, &mut lender, app, config, &conn, id, deadline)? {
+            Next::KeepAlive => {}
+            Next::Close => return Ok(()),
         }
     }
+}
+
+/// Waits for the first bytes of the next request, bounded by the
+/// keep-alive timeout (the header timeout for the first request); `false`
+/// when the client closed or the wait timed out, a clean end between
+/// requests. Nothing is parsed here: this is where idle connections park.
+fn await_request<S: Transport>(
+    io: &mut ConnIo<S>,
+    config: &HttpConfig,
+    first: bool,
+) -> io::Result<bool> {
+    let timeout = match first {
+        true => config.header_timeout,
+        false => Some(config.keep_alive),
+    };
+    io.set_read_timeout(timeout)?;
+    match io.fill() {
+        Ok(n) => Ok(n > 0),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What follows a request.
+enum Next {
+    /// The connection stays open for the next request.
+    KeepAlive,
+    /// The connection ended normally or after an error response.
+    Close,
+}
+
+fn close(result: io::Result<()>) -> io::Result<Next> {
+    result.map(|()| Next::Close)
+}
+
+/// The connection state, when it is not lent.
+fn held<S>(state: &mut Option<ConnState<S>>) -> &mut ConnState<S> {
+    state
+        .as_mut()
+        .expect("the state is back from the body it was lent to")
+}
+
+/// Reads, handles and answers request `id`, whose first bytes have
+/// arrived. Never inlined into [`serve_connection`]: its frame (the
+/// parsed head, the request, the response) must not weigh on the stack of
+/// a connection that waits between requests.
+#[inline(never)]
+fn serve_request<S, A>(
+    holder: &mut Option<ConnState<S>>,
+    lender: &mut Option<Arc<Mutex<Option<ConnState<S>>>>>,
+    app: &A,
+    config: &HttpConfig,
+    conn: &Arc<ConnInfo>,
+    id: u64,
+    deadline: Option<Instant>,
+) -> io::Result<Next>
+where
+    S: Transport + Send + 'static,
+    A: App + ?Sized,
+{
+    let state = held(holder);
+    let head = match read_head(&mut state.io, config, conn, id == 1, deadline) {
+        Ok(Some(head)) => head,
+        Ok(None) => return close(state.io.flush()),
+        Err(HeadError::Refused(error)) => return close(refuse(&mut state.io, &error, config)),
+        Err(HeadError::Io(e)) => return Err(e),
+    };
+    let mut answering = Answering {
+        version: head.version,
+        head: head.method == Method::HEAD,
+        keep_alive: head.keep_alive && !config.keep_alive.is_zero(),
+        continue_pending: false,
+    };
+    state.begin(id, head.framing, head.expect_continue);
+    let slot = match head.framing {
+        Framing::Empty => None,
+        _ => {
+            // Body reads get the head's timeout, not the idle keep-alive one.
+            state.io.set_read_timeout(config.header_timeout)?;
+            Some(Arc::clone(
+                lender.get_or_insert_with(|| Arc::new(Mutex::new(None))),
+            ))
+        }
+    };
+    let outcome = match &slot {
+        None => call(app, head, Body::empty(), conn),
+        Some(slot) => {
+            *lock(slot) = holder.take();
+            let source: Arc<Mutex<dyn BodySource>> = slot.clone();
+            let outcome = call(app, head, Body::streaming(source, id), conn);
+            *holder = Some(take_back(slot));
+            outcome
+        }
+    };
+    let state = held(holder);
+    let Some(response) = outcome else {
+        log::error!("application panicked; answering 500 and closing the connection");
+        return close(refuse(&mut state.io, &HttpError::AppPanicked, config));
+    };
+    if let Some(error) = state.body.error() {
+        log::debug!("request body refused: {error}");
+        return close(refuse(&mut state.io, error, config));
+    }
+    if !state.body.is_done()
+        && (state.continue_pending
+            || state
+                .body
+                .known_remaining()
+                .is_some_and(|left| left > config.max_drain))
+    {
+        answering.keep_alive = false;
+    }
+    answering.continue_pending = std::mem::take(&mut state.continue_pending);
+
+    let mut keep_alive = match respond(&mut state.io, response, answering, config)? {
+        Rest::Done(keep_alive) => keep_alive,
+        // A streamed response may read the request body (an echo): the
+        // state is lent again while it is copied.
+        Rest::Stream(stream) => match &slot {
+            None => stream.send(&mut held(holder).io)?,
+            Some(slot) => {
+                *lock(slot) = holder.take();
+                let sent = stream.send(&mut &**slot);
+                *holder = Some(take_back(slot));
+                sent?
+            }
+        },
+    };
+
+    let state = held(holder);
+    if keep_alive && !state.body.is_done() && !state.drain_body(config.max_drain) {
+        keep_alive = false;
+    }
+    let unread = !state.body.is_done() || !state.io.rbuf.is_empty();
+    state.begin(0, Framing::Empty, false);
+    if !keep_alive {
+        state.io.flush()?;
+        if unread {
+            linger(&mut state.io);
+        }
+        return Ok(Next::Close);
+    }
+    if state.io.rbuf.is_empty() || state.io.wbuf.len() >= FLUSH_AT {
+        state.io.flush()?;
+    }
+    Ok(Next::KeepAlive)
+}
+
+/// Writes the response to the write buffer (a pooled one). Not inlined:
+/// its frame and the application's are used one after the other, not
+/// stacked.
+#[inline(never)]
+fn respond<S: Transport>(
+    io: &mut ConnIo<S>,
+    response: Response,
+    answering: Answering,
+    config: &HttpConfig,
+) -> io::Result<Rest> {
+    io.reserve_output();
+    write_response(io, response, answering, config)
 }
 
 /// A connection's state: its buffered I/O and the current request's body.
@@ -208,6 +306,7 @@ impl<S: Transport> ConnState<S> {
             && !self.body.is_done()
         {
             self.continue_pending = false;
+            self.io.reserve_output();
             self.io.wbuf.extend_from_slice(CONTINUE);
             self.io.flush()?;
         }
@@ -249,10 +348,14 @@ fn answered() -> io::Error {
 impl<S> IoAccess<S> for &Mutex<Option<ConnState<S>>> {
     fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
         let mut guard = lock(self);
-        f(&mut guard
+        let io = &mut guard
             .as_mut()
             .expect("the state stays lent while a body streams")
-            .io)
+            .io;
+        // Reading the request body may have waited, and given the write
+        // buffer back.
+        io.reserve_output();
+        f(io)
     }
 }
 
@@ -264,7 +367,16 @@ fn call<A: App + ?Sized>(
     body: Body,
     conn: &Arc<ConnInfo>,
 ) -> Option<Response> {
-    let request = build_request(head, body, conn);
+    let info = RequestInfo {
+        conn: Arc::clone(conn),
+        target: head.target,
+        host: head.host,
+    };
+    let mut request = Request::new(body.with_info(info));
+    *request.method_mut() = head.method;
+    *request.uri_mut() = head.uri;
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers;
     catch_unwind(AssertUnwindSafe(|| app.call(request))).ok()
 }
 
@@ -295,14 +407,16 @@ impl From<HttpError> for HeadError {
 
 /// Reads the next request head and checks it against the connection
 /// `conn`; `None` when the connection closed or went idle between requests.
+/// `deadline` bounds the whole head; without one it is set at the first
+/// read that waits for more of the head.
 fn read_head<S: Transport>(
     io: &mut ConnIo<S>,
     config: &HttpConfig,
     conn: &ConnInfo,
     first: bool,
+    mut deadline: Option<Instant>,
 ) -> Result<Option<Head>, HeadError> {
     let mut scanner = HeadScanner::new();
-    let mut deadline: Option<Instant> = None;
     loop {
         // Empty lines before a request line are skipped (RFC 9112 section
         // 2.2), also when one arrives split across reads: a lone CR waits
@@ -316,7 +430,13 @@ fn read_head<S: Transport>(
         }
         if !io.rbuf.is_empty() && !waiting_for_lf {
             if let Some(len) = scanner.scan(&io.rbuf, config)? {
-                let head = io.rbuf.split_to(len).freeze();
+                // The whole buffer when it holds just this head (the usual
+                // case): then the head needs no shared-buffer header.
+                let head = match len == io.rbuf.len() {
+                    true => std::mem::take(&mut io.rbuf),
+                    false => io.rbuf.split_to(len),
+                }
+                .freeze();
                 let head = parse_head(head, scanner.fields(), config, &mut io.names)?;
                 target::check_secured(&head.target, conn.scheme == Scheme::HTTPS)?;
                 return Ok(Some(head));
@@ -353,20 +473,6 @@ fn read_head<S: Transport>(
     }
 }
 
-fn build_request(head: Head, body: Body, conn: &Arc<ConnInfo>) -> Request {
-    let mut request = Request::new(body);
-    *request.method_mut() = head.method;
-    *request.uri_mut() = head.uri;
-    *request.version_mut() = head.version;
-    *request.headers_mut() = head.headers;
-    request.extensions_mut().insert(RequestInfo {
-        conn: Arc::clone(conn),
-        target: head.target,
-        host: head.host,
-    });
-    request
-}
-
 /// Sends the canned response for `error` and ends the connection.
 fn refuse<S: Transport>(
     io: &mut ConnIo<S>,
@@ -374,6 +480,7 @@ fn refuse<S: Transport>(
     config: &HttpConfig,
 ) -> io::Result<()> {
     log::debug!("refusing request: {error}");
+    io.reserve_output();
     write_refusal(&mut io.wbuf, error, config);
     io.flush()?;
     if *error != HttpError::RequestTimeout {

@@ -244,7 +244,9 @@ impl Decoder {
                 }
                 State::Trailers(scanner) => match scanner.scan(&io.rbuf, config) {
                     Ok(Some(len)) => {
-                        let fields = scanner.fields();
+                        let fields = scanner
+                            .fields()
+                            .expect("a trailer section is scanned line by line");
                         let trailers = match parse_trailers(&io.rbuf[..len], fields, config) {
                             Ok(trailers) => trailers,
                             Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),

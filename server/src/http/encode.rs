@@ -97,8 +97,6 @@ pub(crate) fn write_response<S: Transport>(
         || status == StatusCode::NOT_MODIFIED;
     let no_body = answering.head || bodiless_status;
     let headers = &parts.headers;
-    let app_close =
-        !headers.is_empty() && headers.get_all(header::CONNECTION).iter().any(has_close);
     let payload = body.into_payload();
     let length = match &payload {
         Payload::Bytes(bytes) => Some(bytes.len() as u64),
@@ -108,7 +106,6 @@ pub(crate) fn write_response<S: Transport>(
             .and_then(|value| framing::content_length(value.as_bytes())),
     };
     let framing = framing::response_framing(no_body, length, answering.version);
-    let keep_alive = answering.keep_alive && !app_close && framing != Framing::UntilClose;
 
     // A final response ends the chance of a `100 Continue`, except that a
     // streamed response may go on to read the request body (an echo): the
@@ -128,12 +125,15 @@ pub(crate) fn write_response<S: Transport>(
             out.extend_from_slice(b"\r\n");
         }
     }
-    let (mut has_date, mut has_server) = (false, false);
+    // One pass over the app's fields: its framing and `Connection` fields
+    // are replaced by the engine's (a `close` among them is honoured).
+    let (mut has_date, mut has_server, mut app_close) = (false, false, false);
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-        {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        if name == header::CONNECTION {
+            app_close |= has_close(value);
             continue;
         }
         has_date |= name == header::DATE;
@@ -155,6 +155,7 @@ pub(crate) fn write_response<S: Transport>(
         out.extend_from_slice(server.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    let keep_alive = answering.keep_alive && !app_close && framing != Framing::UntilClose;
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if answering.version != Version::HTTP_11 {

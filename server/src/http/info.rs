@@ -1,5 +1,6 @@
-//! The CGI-style facts an application sees through request extensions.
+//! The CGI-style facts an application sees about each request.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use http::uri::Scheme;
 use http::HeaderValue;
 
+use super::body::Body;
 use super::target::RequestTarget;
 
 /// Facts about a connection, given by whoever accepted it.
@@ -40,7 +42,7 @@ impl Default for ConnInfo {
     }
 }
 
-/// Per-request facts, found in every request's extensions (see
+/// Per-request facts, carried by every request the engine builds (see
 /// [`RequestExt::info`]): what gunicorn puts in a WSGI environ as
 /// `REMOTE_ADDR`, `wsgi.url_scheme`, `SERVER_NAME`, `SERVER_PORT`,
 /// `PATH_INFO` and `QUERY_STRING`, plus the raw request-target.
@@ -163,16 +165,40 @@ fn split_host(host: &str) -> (&str, Option<&str>) {
 }
 
 /// Access to [`RequestInfo`] on a [`Request`](crate::Request).
+///
+/// The engine attaches the facts to the request's [`Body`] ([`Body::info`]),
+/// where they cost no allocation, rather than to its extensions. A
+/// `RequestInfo` placed in the extensions takes precedence; that is also
+/// how to keep the facts on a request whose body is replaced
+/// (`Request::map`).
+///
+/// # Examples
+///
+/// ```
+/// use moss_server::{Request, RequestExt, Response};
+/// let app = |req: Request| {
+///     let info = req.info().into_owned();
+///     // The body is replaced: the facts move to the extensions.
+///     let mut req = req.map(|_body| ());
+///     req.extensions_mut().insert(info);
+///     Response::new(req.info().path().into_owned().into())
+/// };
+/// # let _ = app;
+/// ```
 pub trait RequestExt {
-    /// The request's facts; present on every request the engine builds.
-    /// A hand-built request gets them from its `Uri` and `Host` field (its
-    /// scheme, else `http`; no addresses).
+    /// The request's facts: from the extensions, else from the engine's
+    /// [`Body`], else — for a request built by hand — from its `Uri` and
+    /// `Host` field (its scheme, else `http`; no addresses).
     fn info(&self) -> Cow<'_, RequestInfo>;
 }
 
-impl<B> RequestExt for http::Request<B> {
+impl<B: 'static> RequestExt for http::Request<B> {
     fn info(&self) -> Cow<'_, RequestInfo> {
         if let Some(info) = self.extensions().get::<RequestInfo>() {
+            return Cow::Borrowed(info);
+        }
+        let body: &dyn Any = self.body();
+        if let Some(info) = body.downcast_ref::<Body>().and_then(Body::info) {
             return Cow::Borrowed(info);
         }
         let uri = self.uri();
@@ -199,7 +225,60 @@ impl<B> RequestExt for http::Request<B> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_host;
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http::Method;
+
+    use super::{split_host, ConnInfo, RequestExt, RequestInfo};
+    use crate::http::body::Body;
+    use crate::http::target;
+
+    fn engine_info(path: &'static str) -> RequestInfo {
+        RequestInfo {
+            conn: Arc::new(ConnInfo {
+                peer_addr: "10.0.0.1:5000".parse().ok(),
+                ..ConnInfo::default()
+            }),
+            target: target::split(Bytes::from_static(path.as_bytes()), &Method::GET).unwrap(),
+            host: None,
+        }
+    }
+
+    #[test]
+    fn info_comes_from_the_extensions_then_the_body_then_the_uri() {
+        let body = Body::empty().with_info(engine_info("/from-body"));
+        let request = http::Request::get("/from-uri").body(body).unwrap();
+        let info = request.info();
+        assert!(matches!(info, Cow::Borrowed(_)));
+        assert_eq!(
+            (&*info.path(), info.peer_addr()),
+            ("/from-body", "10.0.0.1:5000".parse().ok())
+        );
+
+        let mut request = request;
+        request
+            .extensions_mut()
+            .insert(engine_info("/from-extensions"));
+        assert_eq!(request.info().path(), "/from-extensions");
+
+        let mapped = http::Request::get("/from-uri").body(()).unwrap();
+        assert_eq!(mapped.info().path(), "/from-uri");
+        assert_eq!(mapped.info().peer_addr(), None);
+    }
+
+    #[test]
+    fn the_info_stays_with_the_body_taken_out_of_its_request() {
+        let body = Body::empty().with_info(engine_info("/a"));
+        let request = http::Request::new(body);
+        let body = request.into_body();
+        assert_eq!(
+            body.info().map(|info| info.path().into_owned()),
+            Some("/a".into())
+        );
+        assert!(Body::from("by hand").info().is_none());
+    }
 
     #[test]
     fn splits_hosts() {

@@ -4,10 +4,12 @@
 //! the fields that decide framing and connection handling.
 
 use std::mem::MaybeUninit;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
+use memchr::memmem;
 
 use super::config::{HttpConfig, UnderscoreHeaders, MAX_HEAD};
 use super::error::HttpError;
@@ -18,13 +20,23 @@ use super::target::{self, RequestTarget};
 /// as bytes arrive, enforcing line, field-size and field-count limits and
 /// refusing bare LF on the way. Scanning resumes where it stopped, so a head
 /// that trickles in byte by byte costs linear time.
+///
+/// A request head that is whole in the first bytes scanned (the usual case)
+/// is only delimited, by its first empty line: [`parse_head`] then checks
+/// its lines on what `httparse` found, rather than in a second pass.
 #[derive(Debug, Default)]
 pub(crate) struct HeadScanner {
     scan: usize,
     line_start: usize,
     /// Lines seen so far, the request line included.
     lines: usize,
+    /// The head was delimited without checking its lines.
+    unchecked: bool,
 }
+
+/// The end of a head whose lines all end in CRLF: an empty line.
+static HEAD_END: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
 
 impl HeadScanner {
     /// A scanner for a request head.
@@ -45,9 +57,10 @@ impl HeadScanner {
         self.scan == 0 && self.lines == 0
     }
 
-    /// Header fields seen so far.
-    pub(crate) fn fields(&self) -> usize {
-        self.lines.saturating_sub(1)
+    /// Header fields seen so far; `None` for a head delimited without
+    /// checking its lines.
+    pub(crate) fn fields(&self) -> Option<usize> {
+        (!self.unchecked).then(|| self.lines.saturating_sub(1))
     }
 
     /// Scans newly arrived bytes of `buf`; `Some(len)` once the head, empty
@@ -57,6 +70,21 @@ impl HeadScanner {
         buf: &[u8],
         config: &HttpConfig,
     ) -> Result<Option<usize>, HttpError> {
+        if self.is_fresh() {
+            // Without a bare LF before it, the first CRLF CRLF ends the
+            // first empty line, which is where the line by line scan would
+            // stop. `parse_head` checks the lines, and refers a head that
+            // fails any check back to `check_lines`.
+            if let Some(end) = HEAD_END.find(buf) {
+                self.unchecked = true;
+                return Ok(Some(end + 4));
+            }
+        }
+        self.scan_lines(buf, config)
+    }
+
+    /// Scans newly arrived bytes of `buf` line by line.
+    fn scan_lines(&mut self, buf: &[u8], config: &HttpConfig) -> Result<Option<usize>, HttpError> {
         loop {
             let Some(found) = memchr::memchr(b'\n', &buf[self.scan..]) else {
                 self.scan = buf.len();
@@ -115,58 +143,140 @@ pub(crate) struct Head {
 const STACK_FIELDS: usize = 16;
 
 /// Field names of the connection's last request, by position: clients send
-/// the same fields in the same order on every request of a connection, so
-/// a name usually matches (ignoring case) the one seen at its position, and
-/// is then cloned rather than parsed (and, for a non-standard name,
-/// allocated) again.
+/// the same fields, spelled the same way, in the same order on every
+/// request of a connection, so a name usually matches byte for byte the
+/// one received at its position, and is then cloned rather than parsed
+/// (and, for a non-standard name, allocated) again.
+///
+/// The names as received are kept back to back in one buffer: comparing
+/// with them is a `memcmp`, cheaper than comparing with the lower-case
+/// `HeaderName` while ignoring case, at a few instructions per byte.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
-    names: Vec<HeaderName>,
+    names: Vec<CachedName>,
+    /// The names as received (see [`CachedName::raw`]), and space left by
+    /// names replaced with longer ones.
+    raw: Vec<u8>,
+}
+
+/// A field name seen at a position.
+#[derive(Debug)]
+struct CachedName {
+    name: HeaderName,
+    /// Where in [`NameCache::raw`] the name as received is: start, length.
+    raw: (u32, u32),
+    /// The name contains `_` (see [`UnderscoreHeaders`]).
+    underscore: bool,
 }
 
 /// Positions the [`NameCache`] remembers.
 const CACHED_NAMES: usize = 32;
 
+/// Bytes of received names the [`NameCache`] keeps; past them it starts
+/// again.
+const CACHED_BYTES: usize = 4096;
+
 impl NameCache {
-    /// The `HeaderName` of `raw`, the name of field number `index`.
-    fn name(&mut self, index: usize, raw: &[u8]) -> Result<HeaderName, HttpError> {
+    /// The `HeaderName` of `raw`, the name of field number `index`; `None`
+    /// when `policy` drops the field.
+    fn name(
+        &mut self,
+        index: usize,
+        raw: &[u8],
+        policy: UnderscoreHeaders,
+    ) -> Result<Option<HeaderName>, HttpError> {
         if let Some(cached) = self.names.get(index) {
-            // A valid lower-case name equal to `raw` but for ASCII case is
-            // what `HeaderName::from_bytes(raw)` returns.
-            if cached.as_str().as_bytes().eq_ignore_ascii_case(raw) {
-                return Ok(cached.clone());
+            let (start, len) = (cached.raw.0 as usize, cached.raw.1 as usize);
+            if self.raw[start..start + len] == *raw {
+                if cached.underscore && !keeps_underscore(policy)? {
+                    return Ok(None);
+                }
+                return Ok(Some(cached.name.clone()));
             }
+        }
+        // The policy applies before the name is parsed or remembered.
+        let underscore = raw.contains(&b'_');
+        if underscore && !keeps_underscore(policy)? {
+            return Ok(None);
         }
         let name = HeaderName::from_bytes(raw)
             .map_err(|_| HttpError::BadRequest("invalid header name"))?;
-        if index < self.names.len() {
-            self.names[index] = name.clone();
-        } else if index == self.names.len() && index < CACHED_NAMES {
-            self.names.push(name.clone());
+        self.remember(index, raw, &name, underscore);
+        Ok(Some(name))
+    }
+
+    /// Remembers `name`, received as `raw`, at position `index`.
+    fn remember(&mut self, index: usize, raw: &[u8], name: &HeaderName, underscore: bool) {
+        if index > self.names.len() || index >= CACHED_NAMES {
+            return;
         }
-        Ok(name)
+        // A name takes the place of the one it replaces if that one was at
+        // least as long, else goes at the end.
+        let start = match self.names.get(index) {
+            Some(old) if old.raw.1 as usize >= raw.len() => old.raw.0 as usize,
+            _ if self.raw.len() + raw.len() > CACHED_BYTES => {
+                self.names.clear();
+                self.raw.clear();
+                return;
+            }
+            _ => {
+                self.raw.resize(self.raw.len() + raw.len(), 0);
+                self.raw.len() - raw.len()
+            }
+        };
+        self.raw[start..start + raw.len()].copy_from_slice(raw);
+        // Within `CACHED_BYTES`: the casts are lossless.
+        let cached = CachedName {
+            name: name.clone(),
+            raw: (start as u32, raw.len() as u32),
+            underscore,
+        };
+        match self.names.get_mut(index) {
+            Some(slot) => *slot = cached,
+            None => self.names.push(cached),
+        }
     }
 }
 
-/// Parses a complete head of `fields` header fields (as counted by the
-/// [`HeadScanner`] that delimited it).
+/// Whether `policy` keeps a field whose name contains `_` (else drops it),
+/// or refuses the request.
+fn keeps_underscore(policy: UnderscoreHeaders) -> Result<bool, HttpError> {
+    match policy {
+        UnderscoreHeaders::Drop => Ok(false),
+        UnderscoreHeaders::Refuse => Err(HttpError::BadRequest("header name with underscore")),
+        UnderscoreHeaders::Keep => Ok(true),
+    }
+}
+
+/// Parses a complete head of `fields` header fields, as counted by the
+/// [`HeadScanner`] that delimited it; `None` if it delimited the head
+/// without checking its lines, which are then checked here.
 pub(crate) fn parse_head(
     head: Bytes,
-    fields: usize,
+    fields: Option<usize>,
     config: &HttpConfig,
     names: &mut NameCache,
 ) -> Result<Head, HttpError> {
     // Uninitialized slots: httparse writes only those it fills.
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_FIELDS];
     let mut heap;
-    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if fields <= STACK_FIELDS {
-        &mut stack[..fields.max(1)]
-    } else {
-        heap = vec![MaybeUninit::uninit(); fields];
-        &mut heap
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = match fields {
+        None => &mut stack,
+        Some(fields) if fields <= STACK_FIELDS => &mut stack[..fields.max(1)],
+        Some(fields) => {
+            heap = vec![MaybeUninit::uninit(); fields];
+            &mut heap
+        }
     };
     let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(&head, slots) {
+    let parsed = req.parse_with_uninit_headers(&head, slots);
+    if fields.is_none() && !lines_pass(&head, &parsed, &req, config) {
+        // What the line by line scan decides: its refusal, or the fields
+        // to parse with.
+        let fields = check_lines(&head, config)?;
+        return parse_head(head, Some(fields), config, names);
+    }
+    match parsed {
         Ok(httparse::Status::Complete(len)) if len == head.len() => {}
         Ok(_) => return Err(HttpError::BadRequest("malformed request head")),
         Err(httparse::Error::Version) => return Err(version_error(&head)),
@@ -185,17 +295,10 @@ pub(crate) fn parse_head(
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut framing = FramingFields::default();
     for (index, field) in req.headers.iter().enumerate() {
-        let name = field.name.as_bytes();
-        if name.contains(&b'_') {
-            match config.underscore_headers {
-                UnderscoreHeaders::Drop => continue,
-                UnderscoreHeaders::Refuse => {
-                    return Err(HttpError::BadRequest("header name with underscore"))
-                }
-                UnderscoreHeaders::Keep => {}
-            }
-        }
-        let name = names.name(index, name)?;
+        let raw = field.name.as_bytes();
+        let Some(name) = names.name(index, raw, config.underscore_headers)? else {
+            continue;
+        };
         let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
             .map_err(|_| HttpError::BadRequest("invalid header value"))?;
         framing.note(&name, &value)?;
@@ -223,6 +326,64 @@ pub(crate) fn parse_head(
         keep_alive,
         expect_continue,
     })
+}
+
+/// Whether `head`, parsed by `httparse` into `req`, passes what the line by
+/// line [`HeadScanner`] checks: every line ends in CRLF, none is longer
+/// than its limit, there are no more fields than allowed. `false` also when
+/// `httparse` did not parse it whole (a refusal, or too few slots).
+fn lines_pass(
+    head: &[u8],
+    parsed: &httparse::Result<usize>,
+    req: &httparse::Request<'_, '_>,
+    config: &HttpConfig,
+) -> bool {
+    if !matches!(parsed, Ok(httparse::Status::Complete(len)) if *len == head.len()) {
+        return false;
+    }
+    if req.headers.len() > config.fields_limit() {
+        return false;
+    }
+    let offset = |part: &[u8]| part.as_ptr() as usize - head.as_ptr() as usize;
+    // The request line: method SP target SP `HTTP/x.y`, then its end; at
+    // the start (httparse skips empty lines, some of them bare LFs).
+    let (Some(method), Some(path)) = (req.method, req.path) else {
+        return false;
+    };
+    if offset(method.as_bytes()) != 0 {
+        return false;
+    }
+    let mut line_end = offset(path.as_bytes()) + path.len() + 1 + b"HTTP/1.1".len();
+    if line_end > config.line_limit() || head.get(line_end..line_end + 2) != Some(b"\r\n") {
+        return false;
+    }
+    for field in req.headers.iter() {
+        let start = offset(field.name.as_bytes());
+        // httparse trims the value's trailing SP and HTAB.
+        let mut end = offset(field.value) + field.value.len();
+        while matches!(head.get(end), Some(b' ' | b'\t')) {
+            end += 1;
+        }
+        if start != line_end + 2
+            || end - start + 2 > config.field_size_limit()
+            || head.get(end..end + 2) != Some(b"\r\n")
+        {
+            return false;
+        }
+        line_end = end;
+    }
+    // The empty line ends the head.
+    line_end + 4 == head.len()
+}
+
+/// Scans `head` line by line, as [`HeadScanner`] does with bytes as they
+/// arrive: its refusal, or the number of fields of a head it finds whole.
+fn check_lines(head: &[u8], config: &HttpConfig) -> Result<usize, HttpError> {
+    let mut scanner = HeadScanner::new();
+    match scanner.scan_lines(head, config)? {
+        Some(len) if len == head.len() => Ok(scanner.lines.saturating_sub(1)),
+        _ => Err(HttpError::BadRequest("malformed request head")),
+    }
 }
 
 /// 505 for a well-formed request line with an unsupported `HTTP/x.y`, 400
@@ -379,6 +540,91 @@ mod tests {
             let mut want_sorted = want.clone();
             want_sorted.sort_unstable();
             assert_eq!(got_sorted, want_sorted, "{text:?}");
+        }
+    }
+
+    /// The line by line scan's verdict on `text`: its refusal, or the
+    /// parsed head it delimits.
+    fn scanned(text: &[u8], config: &HttpConfig) -> Result<Option<Head>, HttpError> {
+        let mut scanner = HeadScanner::new();
+        let mut len = None;
+        // Byte by byte, so that the scan never finds the head whole.
+        for end in 1..=text.len() {
+            len = scanner.scan(&text[..end], config)?;
+            if len.is_some() {
+                break;
+            }
+        }
+        let Some(len) = len else { return Ok(None) };
+        let head = Bytes::copy_from_slice(&text[..len]);
+        parse_head(head, scanner.fields(), config, &mut NameCache::default()).map(Some)
+    }
+
+    #[test]
+    fn heads_found_whole_are_judged_as_scanned_ones() {
+        let config = HttpConfig {
+            limit_request_line: 20,
+            limit_request_fields: 2,
+            limit_request_field_size: 16,
+            ..HttpConfig::default()
+        };
+        for text in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x \t\r\nA:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\nC: d\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: 0123456789\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: 012345678\r\n\r\n",
+            b"GET /0123456 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /01234567 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\n\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: b\n\r\n",
+            b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\n Host: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\r\n\r\n",
+        ] {
+            let mut scanner = HeadScanner::new();
+            let whole = scanner.scan(text, &config).and_then(|len| {
+                let Some(len) = len else { return Ok(None) };
+                let head = Bytes::copy_from_slice(&text[..len]);
+                parse_head(head, scanner.fields(), &config, &mut NameCache::default()).map(Some)
+            });
+            let scanned = scanned(text, &config);
+            let show = String::from_utf8_lossy(text);
+            match (whole, scanned) {
+                (Ok(Some(a)), Ok(Some(b))) => assert_eq!(
+                    (a.method, a.uri, a.headers),
+                    (b.method, b.uri, b.headers),
+                    "{show:?}"
+                ),
+                (Err(a), Err(b)) => assert_eq!(a, b, "{show:?}"),
+                (a, b) => panic!("{show:?}: found whole {a:?}, scanned {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn name_cache_starts_again_past_its_byte_budget() {
+        let config = HttpConfig::default();
+        let mut names = NameCache::default();
+        for round in 0..3 {
+            let fields: String = (0..20)
+                .map(|i| format!("X-{round}-{i}-{}: v\r\n", "n".repeat(300)))
+                .collect();
+            let text = format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+            let head = Bytes::copy_from_slice(text.as_bytes());
+            let h = parse_head(head, None, &config, &mut names).unwrap();
+            assert_eq!(h.headers.len(), 21);
+            for i in 0..20 {
+                let name = format!("x-{round}-{i}-{}", "n".repeat(300));
+                assert_eq!(h.headers[name.as_str()], "v");
+            }
+            assert!(names.raw.len() <= CACHED_BYTES);
         }
     }
 

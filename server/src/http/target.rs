@@ -49,12 +49,24 @@ pub struct RequestTarget {
     raw: Bytes,
     form: TargetForm,
     /// The scheme, in absolute form; else empty.
-    scheme: (usize, usize),
+    scheme: Span,
     /// `host [ ":" port ]` without userinfo, in absolute form; else empty.
-    authority: (usize, usize),
-    path: (usize, usize),
-    query: (usize, usize),
-    fragment: (usize, usize),
+    authority: Span,
+    path: Span,
+    query: Span,
+    fragment: Span,
+}
+
+/// A part of the raw target, by byte offsets: `u32` is enough, since a
+/// request head is at most `MAX_HEAD` (1 MiB) and a `Uri` at most 64 KiB.
+#[derive(Debug, Clone, Copy)]
+struct Span(u32, u32);
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        debug_assert!(end <= u32::MAX as usize);
+        Span(start as u32, end as u32)
+    }
 }
 
 impl RequestTarget {
@@ -84,8 +96,10 @@ impl RequestTarget {
         self.form
     }
 
-    fn part(&self, (start, end): (usize, usize)) -> &str {
-        self.as_str().get(start..end).unwrap_or("")
+    fn part(&self, Span(start, end): Span) -> &str {
+        self.as_str()
+            .get(start as usize..end as usize)
+            .unwrap_or("")
     }
 
     /// The scheme of an absolute-form target (`http`, `https`, as received).
@@ -161,7 +175,7 @@ fn hex(b: u8) -> Option<u8> {
 pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpError> {
     let bytes = &raw[..];
     let len = bytes.len();
-    let empty = (len, len);
+    let empty = Span::new(len, len);
     let (mut scheme, mut authority) = (empty, empty);
     let (form, path_start) = if bytes == b"*" {
         if method != Method::OPTIONS {
@@ -213,19 +227,31 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
         if !is_host(host) {
             return Err(HttpError::BadRequest("invalid host in the request-target"));
         }
-        scheme = (0, start - 3);
-        authority = (host_start, path_start);
+        scheme = Span::new(0, start - 3);
+        authority = Span::new(host_start, path_start);
         (TargetForm::Absolute, path_start)
     } else {
         return Err(HttpError::BadRequest("request-target in no known form"));
     };
-    let hash = memchr::memchr(b'#', &bytes[path_start..]).map_or(len, |p| path_start + p);
-    let question = memchr::memchr(b'?', &bytes[path_start..hash]).map(|p| path_start + p);
-    let (path, query) = match question {
-        Some(q) => ((path_start, q), (q + 1, hash)),
-        None => ((path_start, hash), empty),
+    // One search for the first `?` or `#`; a `#` ends the query as well.
+    let (path_end, hash) = match memchr::memchr2(b'?', b'#', &bytes[path_start..]) {
+        None => (len, len),
+        Some(at) if bytes[path_start + at] == b'#' => (path_start + at, path_start + at),
+        Some(at) => {
+            let after = path_start + at + 1;
+            let hash = memchr::memchr(b'#', &bytes[after..]).map_or(len, |p| after + p);
+            (path_start + at, hash)
+        }
     };
-    let fragment = if hash < len { (hash + 1, len) } else { empty };
+    let path = Span::new(path_start, path_end);
+    let query = match path_end < hash {
+        true => Span::new(path_end + 1, hash),
+        false => empty,
+    };
+    let fragment = match hash < len {
+        true => Span::new(hash + 1, len),
+        false => empty,
+    };
     Ok(RequestTarget {
         raw,
         form,

@@ -3,13 +3,23 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-/// A connection the engine can serve: a byte stream plus the two controls
-/// the engine uses when the stream supports them.
+/// A connection the engine can serve: a byte stream plus the controls the
+/// engine uses when the stream supports them.
 ///
-/// Both methods default to doing nothing, so any `Read + Write` type can be
-/// served through [`NoTimeouts`] (or by an empty `impl`). std's and moss's
+/// Every method has a default, so any `Read + Write` type can be served
+/// through [`NoTimeouts`] (or by an empty `impl`). std's and moss's
 /// (`moss::net`) TCP and Unix streams implement it; so does `Box<T>` of a
 /// `Transport`.
+///
+/// # Reading without a buffer while idle
+///
+/// A stream that can wait for readability without reading implements
+/// [`wait_readable`](Self::wait_readable) and [`try_read`](Self::try_read)
+/// (both or neither; moss's sockets do). The engine then reads with
+/// `try_read` into one buffer per OS thread, which it can share between
+/// connections because `try_read` never parks, and keeps only the bytes
+/// that arrived. A connection waiting for its next request holds no read
+/// buffer. Other streams are read with `read` into a buffer of their own.
 pub trait Transport: Read + Write {
     /// Bounds each following `read`; `None` removes the bound. The engine
     /// calls it only when the value changes. A read that times out must fail
@@ -24,6 +34,27 @@ pub trait Transport: Read + Write {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Waits until the stream may have bytes to read (or has ended or
+    /// failed), returning at once if it already has, bounded by the read
+    /// timeout, which it reports as a read would. `Ok(true)` when it
+    /// waited; `Ok(false)` when the stream cannot wait without reading (the
+    /// default): the engine then reads with `read`. The engine calls it
+    /// before a connection's first read and whenever `try_read` returns
+    /// `WouldBlock`; a spurious return is fine (the engine reads and waits
+    /// again).
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    /// Reads what has already arrived, never waiting: `WouldBlock` when
+    /// nothing has. It must not park or block: the engine lends it a buffer
+    /// shared by the connections of the OS thread. The default returns
+    /// `Unsupported` (the engine then reads with `read`).
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -33,6 +64,14 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        (**self).wait_readable()
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).try_read(buf)
     }
 }
 
