@@ -274,6 +274,27 @@ pub(crate) fn unwinder_resumes() -> u64 {
     UNWINDER_RESUMES.with(Cell::get)
 }
 
+/// The current stack pointer: every live frame of the caller lies at or
+/// above it. `0` where the architecture is not supported (then nothing is
+/// ever taken as dead, see `stack::discard_dead_part`).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let sp: usize;
+        // SAFETY: copies the stack pointer register into a general register;
+        // reads no memory, touches neither the stack nor the flags.
+        unsafe {
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+        }
+        sp
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        0
+    }
+}
+
 /// Stacks of this OS thread other than the running one that are
 /// mid-unwind (see the module docs).
 #[inline]

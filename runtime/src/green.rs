@@ -69,6 +69,14 @@ pub(crate) struct Green {
     pub(crate) scopes: Scopes,
     /// The scope whose deadline bounds the current park, if any.
     pub(crate) park_scope: Cell<Option<u64>>,
+    /// The stack pointer in the frame of the current park, recorded just
+    /// before the green thread suspends: below it only the switch's own
+    /// frames live while it is parked (see `Hub::sweep_parked_stacks`).
+    pub(crate) park_sp: Cell<usize>,
+    /// The park generation the last stack sweep saw, and the one whose
+    /// dead pages it gave back.
+    pub(crate) sweep_seen: Cell<u64>,
+    pub(crate) sweep_done: Cell<u64>,
     /// Whether the current park has a live timer.
     pub(crate) timer_armed: Cell<bool>,
     /// Whoever waits in `join`.
@@ -112,6 +120,9 @@ impl Green {
             scopes: Scopes::default(),
             park_scope: Cell::new(None),
             timer_armed: Cell::new(false),
+            park_sp: Cell::new(0),
+            sweep_seen: Cell::new(0),
+            sweep_done: Cell::new(0),
             join_waiter: RefCell::new(None),
             context: RefCell::new(None),
             slot: Cell::new(usize::MAX),

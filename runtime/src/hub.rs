@@ -286,6 +286,7 @@ fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
         if !hub.has_ready() {
             hub.trim_after_burst(now);
         }
+        hub.sweep_parked_stacks(now);
         let timeout = if hub.has_ready() {
             if hub.reactor.waiting() == 0 {
                 // Nobody waits for readiness, so an event could wake
@@ -300,12 +301,17 @@ fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
         } else if hub.remote.pending() {
             Some(Duration::ZERO)
         } else {
-            match hub.timers.next_deadline() {
+            let wait = match hub.timers.next_deadline() {
                 Some(at) => Some(at.saturating_duration_since(now)),
                 None if hub.reactor.waiting() == 0 && hub.remote.external() == 0 => {
                     return Err(Stop::Deadlock(deadlock_report(hub)));
                 }
                 None => None,
+            };
+            // Wake for the next stack sweep while green threads wait.
+            match hub.sweep_due_in(now) {
+                Some(sweep) => Some(wait.map_or(sweep, |wait| wait.min(sweep))),
+                None => wait,
             }
         };
         hub.counters.polls.set(hub.counters.polls.get() + 1);

@@ -273,6 +273,7 @@ fn park_inner(
         green.timer_armed.set(true);
     }
     drop(hub);
+    green.park_sp.set(crate::context::stack_pointer());
     // Refreshes the record while std's flag is exact (see `Green::unwinding_now`).
     green.is_unwinding();
     crate::context::suspend();

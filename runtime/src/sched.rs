@@ -75,6 +75,10 @@ impl HubId {
     }
 }
 
+/// How long a green thread stays in one park before its stack's dead part
+/// is given back, and the least time between two sweeps.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Green threads alive at once that make a burst worth trimming after.
 const TRIM_BURST: usize = 1024;
 
@@ -119,6 +123,8 @@ pub struct Hub {
     /// Set when the hub tears down: green threads spawned from then on
     /// start killed (they never run their function).
     pub(crate) ending: Cell<bool>,
+    /// When parked stacks were last swept.
+    last_sweep: Cell<Option<std::time::Instant>>,
     /// The most green threads alive since the last trim.
     peak_alive: Cell<usize>,
     /// When memory was last given back after a burst.
@@ -163,6 +169,7 @@ impl Hub {
             ending: Cell::new(false),
             undecided: RefCell::new(Vec::new()),
             peak_alive: Cell::new(0),
+            last_sweep: Cell::new(None),
             last_trim: Cell::new(None),
             redecided_at: Cell::new(0),
         })
@@ -309,6 +316,49 @@ impl Hub {
         }
         if let Some(joiner) = green.join_waiter.borrow_mut().take() {
             joiner.unpark();
+        }
+    }
+
+    /// How long until the next stack sweep, when one may find something to
+    /// give back (green threads other than the root are alive).
+    pub(crate) fn sweep_due_in(&self, now: std::time::Instant) -> Option<std::time::Duration> {
+        if self.alive() <= 1 {
+            return None;
+        }
+        let last = self.last_sweep.get()?;
+        Some((last + SWEEP_INTERVAL).saturating_duration_since(now))
+    }
+
+    /// Gives back the dead part of the stacks of green threads that have
+    /// stayed in one park since the previous sweep (at least
+    /// [`SWEEP_INTERVAL`]: idle keep-alive connections, long sleeps): a
+    /// stack keeps every page it ever touched, so one deep call before a
+    /// long wait would otherwise stay resident for the whole wait. At most
+    /// once per [`SWEEP_INTERVAL`], when the hub is about to poll; one
+    /// `madvise` per such green thread and park.
+    pub(crate) fn sweep_parked_stacks(&self, now: std::time::Instant) {
+        match self.last_sweep.get() {
+            None => {
+                self.last_sweep.set(Some(now));
+                return;
+            }
+            Some(last) if now.saturating_duration_since(last) < SWEEP_INTERVAL => return,
+            Some(_) => self.last_sweep.set(Some(now)),
+        }
+        for (_, green) in self.greens.borrow().iter() {
+            if green.state.get() != State::Parked {
+                continue;
+            }
+            let generation = green.generation.get();
+            if green.sweep_seen.replace(generation) == generation
+                && green.sweep_done.get() != generation
+            {
+                green.sweep_done.set(generation);
+                crate::stack::discard_dead_part(green);
+                self.counters
+                    .stacks_swept
+                    .set(self.counters.stacks_swept.get() + 1);
+            }
         }
     }
 

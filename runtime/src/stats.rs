@@ -37,6 +37,9 @@ pub struct Stats {
     /// Times the hub gave memory back to the kernel after a burst of green
     /// threads ended (free stacks' pages, the allocator's free heap).
     pub trims: u64,
+    /// Parked stacks whose dead part (below the park's frame) the hub gave
+    /// back after they stayed a second or more in one park.
+    pub stacks_swept: u64,
 }
 
 /// The hub's raw counters.
@@ -46,6 +49,7 @@ pub(crate) struct Counters {
     pub(crate) switches: Cell<u64>,
     pub(crate) polls: Cell<u64>,
     pub(crate) trims: Cell<u64>,
+    pub(crate) stacks_swept: Cell<u64>,
 }
 
 impl Counters {
@@ -74,5 +78,6 @@ pub fn stats() -> Stats {
             .as_ref()
             .map_or(0, |monitor| monitor.blocked()),
         trims: sched.counters.trims.get(),
+        stacks_swept: sched.counters.stacks_swept.get(),
     }
 }

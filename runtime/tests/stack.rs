@@ -397,3 +397,49 @@ fn memory_is_given_back_once_after_a_burst_of_green_threads_ends() {
     assert_eq!(burst, 1, "one trim after the burst");
     assert_eq!(again, 1, "a small wave after it does not trim again");
 }
+
+/// Fills `depth` bytes of stack below the caller, so that those pages are
+/// touched, and returns a checksum so the work is not optimised away.
+#[inline(never)]
+fn touch_stack(depth: usize) -> u64 {
+    let mut buf = [0u8; 64 * 1024];
+    let depth = depth.min(buf.len());
+    for (i, byte) in buf[..depth].iter_mut().enumerate() {
+        *byte = i as u8;
+    }
+    std::hint::black_box(&buf)
+        .iter()
+        .map(|&b| u64::from(b))
+        .sum()
+}
+
+#[test]
+fn the_dead_part_of_a_long_parked_stack_is_given_back_and_live_frames_survive() {
+    moss::run(|| {
+        let release = std::rc::Rc::new(moss::sync::Event::new());
+        let event = std::rc::Rc::clone(&release);
+        let parked = moss::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                // Live across the park: must read back intact.
+                let live: [u64; 512] = std::array::from_fn(|i| i as u64 * 3 + 1);
+                let checksum = touch_stack(64 * 1024);
+                event.wait();
+                let intact = std::hint::black_box(&live)
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &v)| v == i as u64 * 3 + 1);
+                // Deep again after the sweep: the given-back pages fault in.
+                (intact, checksum == touch_stack(64 * 1024))
+            })
+            .unwrap();
+        // Two sweep intervals: the second sweep sees the same park.
+        moss::sleep(Duration::from_millis(2_100));
+        assert!(
+            moss::stats().stacks_swept >= 1,
+            "the parked stack was swept"
+        );
+        release.set();
+        assert_eq!(parked.join().unwrap(), (true, true));
+    });
+}

@@ -293,6 +293,35 @@ impl Drop for PooledStack {
     }
 }
 
+/// Room left below a parked green thread's recorded stack pointer for the
+/// frames of the switch itself (corosensei's suspend and its register
+/// save, a few hundred bytes) and the red zone.
+const SWITCH_FRAMES: usize = 1024;
+
+/// Gives back the pages of a parked green thread's stack that lie wholly
+/// below its park's stack pointer (`Green::park_sp`) minus
+/// [`SWITCH_FRAMES`]: its dead part. Does nothing unless the green thread
+/// is parked.
+pub(crate) fn discard_dead_part(green: &crate::green::Green) {
+    if green.state.get() != crate::green::State::Parked {
+        return;
+    }
+    let page = sys::page_size();
+    // The lowest usable address: just above the guard page.
+    let usable_lo = green.info.guard_hi;
+    let top = green.park_sp.get().saturating_sub(SWITCH_FRAMES) & !(page - 1);
+    if top > usable_lo {
+        // SAFETY: a parked green thread is suspended inside `park_inner`,
+        // which recorded `park_sp` (the stack pointer in its own frame)
+        // just before suspending, and stays suspended until it resumes on
+        // this hub, which is not running it now. Its live frames are at or
+        // above `park_sp`, but for the switch's below it, which take less
+        // than `SWITCH_FRAMES`; so `usable_lo..top` (page aligned, inside
+        // its stack above the guard) holds no live object.
+        unsafe { sys::discard(usable_lo, top - usable_lo) };
+    }
+}
+
 /// The guard mechanism to try first: `MADV_GUARD_INSTALL`, unless the
 /// environment says `MOSS_STACK_GUARD=mprotect` (to test or compare the
 /// fallback on a kernel that has both). Read once per process.
