@@ -11,7 +11,7 @@
 //!
 //! Options: `--conns N` (5000), `--silent M` (100), `--peers LIST`
 //! (comma-separated, default all: `moss,threads,tokio,tokio-readable,
-//! moss-counted`), `--settle-ms MS` (1000), `--server-cpu CPU` (0),
+//! moss-counted`), `--settle-ms MS` (2500: the hub sweeps parked stacks once a second), `--server-cpu CPU` (0),
 //! `--verbose` (relay the servers' stderr).
 //! `docs/idle-memory.md` explains the method and reads the results.
 //!
@@ -89,7 +89,7 @@ fn parse_args(args: &[String]) -> Result<Settings, String> {
         conns: 5000,
         silent: 100,
         peers: Peer::ALL.to_vec(),
-        settle: Duration::from_millis(1000),
+        settle: Duration::from_millis(2500),
         server_cpu: 0,
         verbose: false,
     };
