@@ -54,6 +54,11 @@ use crate::stack::PooledStack;
 
 type Inner = Coroutine<(), (), (), PooledStack>;
 
+/// The largest body moved onto a new coroutine's stack as it is;
+/// corosensei refuses more than 1 KiB there, so a larger one (a closure
+/// that captures a big value) travels boxed.
+const INLINE_BODY: usize = 512;
+
 thread_local! {
     /// The running green thread's yielder, or null on the hub's own stack.
     static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
@@ -85,9 +90,15 @@ impl Context {
     /// A context that will run `body` on `stack` when first resumed.
     ///
     /// `body` must not unwind: the green-thread wrapper catches every panic.
-    pub(crate) fn new(stack: PooledStack, body: impl FnOnce() + 'static) -> Context {
+    pub(crate) fn new<F: FnOnce() + 'static>(stack: PooledStack, body: F) -> Context {
+        let coroutine = if std::mem::size_of::<F>() <= INLINE_BODY {
+            Coroutine::with_stack(stack, wrap(body))
+        } else {
+            let body: Box<dyn FnOnce()> = Box::new(body);
+            Coroutine::with_stack(stack, wrap(body))
+        };
         Context {
-            coroutine: ManuallyDrop::new(Coroutine::with_stack(stack, wrap(body))),
+            coroutine: ManuallyDrop::new(coroutine),
         }
     }
 
@@ -126,11 +137,18 @@ impl Context {
     /// away. (Dropping an unfinished context leaks it without running
     /// anything, so a context that is dropped instead of finished touches
     /// no borrowed data.)
-    unsafe fn new_scoped<'a>(stack: PooledStack, body: impl FnOnce() + 'a) -> Context {
+    unsafe fn new_scoped<'a, F: FnOnce() + 'a>(stack: PooledStack, body: F) -> Context {
         // SAFETY: the borrowed data outlives every resumption by this
         // function's contract, and `Drop` never resumes an unfinished
         // coroutine (it leaks it), so nothing runs after the borrow ends.
-        let coroutine = unsafe { Inner::with_stack_unchecked(stack, wrap(body)) };
+        let coroutine = unsafe {
+            if std::mem::size_of::<F>() <= INLINE_BODY {
+                Inner::with_stack_unchecked(stack, wrap(body))
+            } else {
+                let body: Box<dyn FnOnce() + 'a> = Box::new(body);
+                Inner::with_stack_unchecked(stack, wrap(body))
+            }
+        };
         Context {
             coroutine: ManuallyDrop::new(coroutine),
         }

@@ -273,3 +273,14 @@ fn hubs_on_several_os_threads_are_independent() {
     let sums: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(sums, [0, 4950]);
 }
+
+#[test]
+fn a_closure_that_captures_a_large_value_can_be_spawned_and_run() {
+    let big = [7u8; 4096];
+    let sum = moss::run(move || {
+        let inner = [3u8; 8192];
+        let spawned = moss::spawn(move || inner.iter().map(|&b| u64::from(b)).sum::<u64>());
+        spawned.join().unwrap() + big.iter().map(|&b| u64::from(b)).sum::<u64>()
+    });
+    assert_eq!(sum, 3 * 8192 + 7 * 4096);
+}

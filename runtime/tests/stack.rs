@@ -413,6 +413,18 @@ fn touch_stack(depth: usize) -> u64 {
         .sum()
 }
 
+/// Sleeps until the hub has swept a parked stack (the second sweep that
+/// sees the same park, a second or two); a minute without one fails.
+fn wait_for_a_sweep() {
+    for _ in 0..600 {
+        if moss::stats().stacks_swept > 0 {
+            return;
+        }
+        moss::sleep(Duration::from_millis(100));
+    }
+    panic!("no parked stack was swept in a minute");
+}
+
 #[test]
 fn the_dead_part_of_a_long_parked_stack_is_given_back_and_live_frames_survive() {
     moss::run(|| {
@@ -433,13 +445,39 @@ fn the_dead_part_of_a_long_parked_stack_is_given_back_and_live_frames_survive() 
                 (intact, checksum == touch_stack(64 * 1024))
             })
             .unwrap();
-        // Two sweep intervals: the second sweep sees the same park.
-        moss::sleep(Duration::from_millis(2_100));
-        assert!(
-            moss::stats().stacks_swept >= 1,
-            "the parked stack was swept"
-        );
+        wait_for_a_sweep();
         release.set();
         assert_eq!(parked.join().unwrap(), (true, true));
+    });
+}
+
+#[test]
+fn a_green_thread_swept_while_suspended_mid_unwind_finishes_its_unwind_intact() {
+    struct WaitsThenChecks(std::rc::Rc<moss::sync::Event>, [u64; 256]);
+    impl Drop for WaitsThenChecks {
+        fn drop(&mut self) {
+            touch_stack(32 * 1024);
+            self.0.wait();
+            let intact = self.1.iter().enumerate().all(|(i, &v)| v == !(i as u64));
+            assert!(intact, "a destructor's data was lost to the sweep");
+        }
+    }
+    moss::run(|| {
+        let release = std::rc::Rc::new(moss::sync::Event::new());
+        let guard = WaitsThenChecks(
+            std::rc::Rc::clone(&release),
+            std::array::from_fn(|i| !(i as u64)),
+        );
+        let unwinding = moss::spawn(move || {
+            let _guard = guard;
+            std::panic::panic_any(String::from("payload intact"));
+        });
+        wait_for_a_sweep();
+        release.set();
+        let payload = unwinding.join().unwrap_err().into_panic();
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some("payload intact")
+        );
     });
 }
