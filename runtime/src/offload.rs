@@ -219,13 +219,11 @@ where
             waiter.unpark();
         }
     });
-    let submitted = {
+    let orphaned = {
         let pool = sched.offload();
-        pool.submit(job)
-            .then_some(())
-            .ok_or_else(|| Arc::clone(&pool.shared))
+        (!pool.submit(job)).then(|| Arc::clone(&pool.shared))
     };
-    if let Err(shared) = submitted {
+    if let Some(shared) = orphaned {
         // Nobody else will ever run the queue: run it here, on the hub,
         // rather than leave the caller parked forever. No borrow of the
         // pool is held, so a job may itself call `spawn_blocking`.

@@ -208,8 +208,9 @@ impl<T> Chan<T> {
             state.enqueue(role, id, waiter);
             drop(state);
         };
-        // A green thread that is unwinding (a destructor that waits)
-        // cannot be interrupted again: it waits until notified.
+        // A green thread that is (or may be) unwinding cannot be
+        // interrupted again: it waits until notified, or until it should
+        // decide again (`Wake::Interrupted`, a re-check below).
         let result = park::park_unless_unwinding(what, deadline, register);
         let mut state = self.lock();
         let notified = !state.dequeue(role, id);

@@ -77,7 +77,10 @@ pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
 /// interrupt unwinds it, except while it is already unwinding (a
 /// destructor that waits), when the park is shielded and lasts until the
 /// primitive wakes it or `deadline` passes (see
-/// `park::park_native_shielded`). Returns `Ready` or `TimedOut`.
+/// `park::park_native_shielded`). Returns `Ready` or `TimedOut`, or
+/// `Interrupted` when the caller should check its condition and park
+/// again (the green thread could not tell whether it is unwinding, and
+/// now perhaps it can).
 ///
 /// # Panics
 /// Outside a green thread: `what` names the primitive in the message.
