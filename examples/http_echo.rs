@@ -13,7 +13,15 @@
 //!
 //! `--keep-alive SECONDS` sets how long an idle keep-alive connection waits
 //! for its next request ([`HttpConfig::keep_alive`], 2 s unless given;
-//! fractions allowed, `0` turns keep-alive off). `idle_conns` starts this
+//! fractions allowed, `0` turns keep-alive off). The engine's other limits
+//! have flags of the same names as the `HttpConfig` fields:
+//! `--header-timeout`, `--body-timeout`, `--send-timeout` (seconds, `0`
+//! for none), `--body-min-rate` (bytes per second, `0` for none),
+//! `--limit-request-line`, `--limit-request-fields`,
+//! `--limit-request-field-size`, `--limit-request-head`,
+//! `--limit-request-body` (`0` means no body limit) and `--header-map`
+//! (`drop`, `refuse`, `dangerous`), as in `docs/http.md`. Bodies are echoed from memory, so they are never longer
+//! than the body limit (64 MiB unless given). `idle_conns` starts this
 //! server with `--keep-alive 600` to hold thousands of idle connections
 //! while it measures them. `ADDR` defaults to `127.0.0.1:8000`; with port 0
 //! the first line on stderr names the port the kernel chose.
@@ -28,6 +36,7 @@ use std::time::Duration;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use moss::server::{
     serve_connection, ConnInfo, HttpConfig, Request, Response, ResponseBody, Transport,
+    UnderscoreHeaders,
 };
 
 fn app(mut request: Request) -> Response {
@@ -93,6 +102,54 @@ fn parse_args() -> Result<Options, String> {
                     .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
                     .ok_or_else(|| format!("--keep-alive {value}: not a number of seconds"))?;
             }
+            "--header-timeout" | "--body-timeout" | "--send-timeout" => {
+                let value = args
+                    .next()
+                    .ok_or(format!("{arg} needs a number of seconds"))?;
+                let timeout = value
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .ok_or_else(|| format!("{arg} {value}: not a number of seconds"))?;
+                let timeout = (!timeout.is_zero()).then_some(timeout);
+                match arg.as_str() {
+                    "--header-timeout" => options.config.header_timeout = timeout,
+                    "--body-timeout" => options.config.body_timeout = timeout,
+                    _ => options.config.send_timeout = timeout,
+                }
+            }
+            "--body-min-rate"
+            | "--limit-request-line"
+            | "--limit-request-fields"
+            | "--limit-request-field-size"
+            | "--limit-request-head"
+            | "--limit-request-body" => {
+                let value = args.next().ok_or(format!("{arg} needs a number"))?;
+                let number: u64 = value
+                    .parse()
+                    .map_err(|_| format!("{arg} {value}: not a number"))?;
+                let size = usize::try_from(number).map_err(|_| format!("{arg}: too large"))?;
+                let config = &mut options.config;
+                match arg.as_str() {
+                    "--body-min-rate" => config.body_min_rate = (number > 0).then_some(number),
+                    "--limit-request-line" => config.limit_request_line = size,
+                    "--limit-request-fields" => config.limit_request_fields = size,
+                    "--limit-request-field-size" => config.limit_request_field_size = size,
+                    "--limit-request-head" => config.limit_request_head = size,
+                    _ => config.limit_request_body = (number > 0).then_some(number),
+                }
+            }
+            "--header-map" => {
+                let value = args
+                    .next()
+                    .ok_or("--header-map needs drop, refuse or dangerous")?;
+                options.config.underscore_headers = match value.as_str() {
+                    "drop" => UnderscoreHeaders::Drop,
+                    "refuse" => UnderscoreHeaders::Refuse,
+                    "dangerous" => UnderscoreHeaders::Keep,
+                    _ => return Err(format!("--header-map {value}: drop, refuse or dangerous")),
+                };
+            }
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => options.address = arg,
         }
@@ -105,7 +162,13 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(message) => {
             eprintln!("http_echo: {message}");
-            eprintln!("usage: http_echo [--threads] [--keep-alive SECONDS] [ADDR]");
+            eprintln!(
+                "usage: http_echo [--threads] [--keep-alive S] [--header-timeout S] \
+                 [--body-timeout S] [--body-min-rate B] [--send-timeout S] \
+                 [--limit-request-line N] [--limit-request-fields N] \
+                 [--limit-request-field-size N] [--limit-request-head B] \
+                 [--limit-request-body B] [--header-map drop|refuse|dangerous] [ADDR]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -37,6 +37,7 @@ mod sockets;
 
 pub use crate::app::{App, Request, Response};
 pub use crate::http::{
-    serve_connection, Body, ConnInfo, HttpConfig, HttpError, NoTimeouts, RequestExt, RequestInfo,
-    RequestTarget, ResponseBody, TargetForm, Transport, UnderscoreHeaders,
+    on_upgrade, serve_connection, Body, ConnInfo, HttpConfig, HttpError, NoTimeouts, RequestExt,
+    RequestInfo, RequestTarget, ResponseBody, TargetForm, Transport, UnderscoreHeaders, Upgraded,
+    DEFAULT_LIMIT_REQUEST_BODY,
 };

@@ -15,6 +15,10 @@ impl Transport for std::net::TcpStream {
         std::net::TcpStream::set_read_timeout(self, timeout)
     }
 
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_write_timeout(self, timeout)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -23,6 +27,10 @@ impl Transport for std::net::TcpStream {
 impl Transport for std::os::unix::net::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -37,6 +45,10 @@ impl Transport for std::os::unix::net::UnixStream {
 impl Transport for moss_net_shims::TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         moss_net_shims::TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        moss_net_shims::TcpStream::set_write_timeout(self, timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -56,6 +68,10 @@ impl Transport for moss_net_shims::TcpStream {
 impl Transport for moss_net_shims::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         moss_net_shims::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        moss_net_shims::UnixStream::set_write_timeout(self, timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::thread::{self, ThreadId};
+
+use moss_runtime::GreenId;
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
@@ -23,8 +26,13 @@ pub(crate) trait BodySource: Send {
 /// Reading starts the body: the engine answers `Expect: 100-continue` at the
 /// first read, not before. A body that ends early fails with
 /// `UnexpectedEof`; malformed chunking fails with `InvalidData`, and the
-/// engine then answers the request with an error status itself. A `Body`
-/// kept past its request's response reads as an error.
+/// engine then answers the request with an error status itself.
+///
+/// A body streams from its connection only while the application handles
+/// its request, and only to the green thread (or OS thread) that handles
+/// it: read anywhere else (a spawned green thread, another OS thread) or
+/// kept past its request's response, it reads as an error, at once. Read
+/// it whole first ([`Read::read_to_end`]) to hand its bytes elsewhere.
 ///
 /// The engine's bodies also carry their request's [`RequestInfo`]
 /// ([`Body::info`]); [`RequestExt::info`](crate::RequestExt::info) finds it
@@ -52,7 +60,41 @@ enum Inner {
     Connection {
         source: Arc<Mutex<dyn BodySource>>,
         id: u64,
+        /// Where the request is handled: the only place the body reads.
+        owner: Owner,
     },
+}
+
+/// A green thread, or an OS thread outside any hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Green(GreenId),
+    Thread(ThreadId),
+}
+
+impl Owner {
+    /// Where the caller runs.
+    pub(crate) fn current() -> Owner {
+        match moss_runtime::try_current() {
+            Some(green) => Owner::Green(green.id()),
+            None => Owner::Thread(thread::current().id()),
+        }
+    }
+}
+
+/// Locks `mutex` if it is free, never waiting: the connection's state is
+/// only ever used by the green thread that serves the connection, so a
+/// busy lock means the caller is somewhere it must not be, and waiting
+/// could block the OS thread (and every green thread of its hub).
+pub(crate) fn try_lock<T: ?Sized>(mutex: &Mutex<T>) -> io::Result<std::sync::MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Ok(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            "the connection is in use by another reader of this request body",
+        )),
+    }
 }
 
 impl Body {
@@ -61,9 +103,10 @@ impl Body {
         Body::from(Bytes::new())
     }
 
-    pub(crate) fn streaming(source: Arc<Mutex<dyn BodySource>>, id: u64) -> Body {
+    /// The body of request `id`, read from `source` by `owner` only.
+    pub(crate) fn streaming(source: Arc<Mutex<dyn BodySource>>, id: u64, owner: Owner) -> Body {
         Body {
-            inner: Inner::Connection { source, id },
+            inner: Inner::Connection { source, id, owner },
             info: None,
         }
     }
@@ -95,10 +138,12 @@ impl Body {
     pub fn trailers(&self) -> Option<HeaderMap> {
         match &self.inner {
             Inner::Bytes(_) => None,
-            Inner::Connection { source, id } => source
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .trailers(*id),
+            Inner::Connection { source, id, owner } => {
+                if *owner != Owner::current() {
+                    return None;
+                }
+                try_lock(source).ok()?.trailers(*id)
+            }
         }
     }
 }
@@ -112,7 +157,9 @@ impl Read for Body {
                 bytes.advance(n);
                 Ok(n)
             }
-            Inner::Connection { source, id } => Streaming { source, id: *id }.read(buf),
+            Inner::Connection { source, id, owner } => {
+                Streaming::new(source, *id, *owner)?.read(buf)
+            }
         }
     }
 
@@ -126,23 +173,35 @@ impl Read for Body {
                 bytes.advance(n);
                 Ok(n)
             }
-            Inner::Connection { source, id } => Streaming { source, id: *id }.read_to_end(out),
+            Inner::Connection { source, id, owner } => {
+                Streaming::new(source, *id, *owner)?.read_to_end(out)
+            }
         }
     }
 }
 
-/// A body being read from its connection.
+/// A body being read from its connection, by its owner.
 struct Streaming<'a> {
     source: &'a Mutex<dyn BodySource>,
     id: u64,
 }
 
+impl<'a> Streaming<'a> {
+    /// Checks that the caller is the body's owner.
+    fn new(source: &'a Mutex<dyn BodySource>, id: u64, owner: Owner) -> io::Result<Streaming<'a>> {
+        match owner == Owner::current() {
+            true => Ok(Streaming { source, id }),
+            false => Err(io::Error::other(
+                "a request body reads only where its request is handled \
+                 (not from a spawned green thread or another OS thread)",
+            )),
+        }
+    }
+}
+
 impl Read for Streaming<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .read_body(self.id, buf)
+        try_lock(self.source)?.read_body(self.id, buf)
     }
 }
 
@@ -252,6 +311,11 @@ impl ResponseBody {
     /// What the body holds, for the response encoder.
     pub(crate) fn into_payload(self) -> Payload {
         self.inner
+    }
+
+    /// Whether the body is a stream (read while it is sent).
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self.inner, Payload::Stream { .. })
     }
 
     /// The length, when known without reading.

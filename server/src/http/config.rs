@@ -18,10 +18,15 @@ pub enum UnderscoreHeaders {
     Keep,
 }
 
+/// The default [`HttpConfig::limit_request_body`]: 64 MiB.
+pub const DEFAULT_LIMIT_REQUEST_BODY: u64 = 64 << 20;
+
 /// Settings of the HTTP/1.1 engine, shared by every connection of a worker.
 ///
-/// Limits carry gunicorn's names and defaults. Exceeding a limit gets the
-/// status named on the field and a closed connection.
+/// Limits carry gunicorn's names and defaults where gunicorn has them.
+/// Exceeding a limit gets the status named on the field and a closed
+/// connection. Every time limit is a deadline the client cannot stretch:
+/// bytes that trickle in do not restart it.
 ///
 /// # Examples
 ///
@@ -42,18 +47,40 @@ pub struct HttpConfig {
     /// Longest header field line in bytes, CRLF included (431). `0` means
     /// the default, 8190, as in gunicorn.
     pub limit_request_field_size: usize,
-    /// Longest request body in bytes after de-chunking (413); `None`, the
-    /// default, means no limit.
+    /// Longest request head in bytes: request line, fields and the empty
+    /// line (431). Bounds the memory of a connection whose head is still
+    /// arriving, whatever the line and field limits allow. `0` means the
+    /// engine's hard cap of 1 MiB.
+    pub limit_request_head: usize,
+    /// Longest request body in bytes after de-chunking (413). Defaults to
+    /// [`DEFAULT_LIMIT_REQUEST_BODY`]; `None` means no limit.
     pub limit_request_body: Option<u64>,
-    /// Time allowed to receive a whole request head once it has started
-    /// (408), also applied to each read of a request body. `None`: no limit.
+    /// Time allowed to receive a whole request head (408): from the
+    /// connection's start for its first request, from the first byte of a
+    /// later one. `None`: no limit.
     pub header_timeout: Option<Duration>,
+    /// Longest wait between two reads of a request body, and the grace
+    /// period of [`body_min_rate`](Self::body_min_rate) (408; nginx's
+    /// `client_body_timeout`). `None`: no limit.
+    pub body_timeout: Option<Duration>,
+    /// Slowest average rate, in bytes per second, at which a request body
+    /// may arrive once its grace period (`body_timeout`) has passed: a body
+    /// of `n` bytes must have arrived `body_timeout + n / rate` after its
+    /// first read (408). `None`: no rate.
+    pub body_min_rate: Option<u64>,
+    /// Longest wait for the client to take response bytes (nginx's
+    /// `send_timeout`): a write that makes no progress for this long fails
+    /// and the connection closes. `None`: no limit.
+    pub send_timeout: Option<Duration>,
     /// How long an idle keep-alive connection waits for the next request
-    /// (gunicorn's `keepalive`, 2 s). Zero disables keep-alive.
+    /// (gunicorn's `keepalive`, 2 s), counted from the end of the previous
+    /// response: empty lines sent meanwhile do not extend it. Zero disables
+    /// keep-alive.
     pub keep_alive: Duration,
-    /// Most unread request-body bytes the engine reads and discards to keep
-    /// a connection alive after the application answered; a longer rest
-    /// closes the connection instead.
+    /// Most unread request-body bytes, counted on the wire (chunk framing
+    /// included), the engine reads and discards to keep a connection alive
+    /// after the application answered; a longer rest closes the connection
+    /// instead.
     pub max_drain: u64,
     /// Policy for header names containing `_` (gunicorn's `header_map`).
     pub underscore_headers: UnderscoreHeaders,
@@ -67,8 +94,12 @@ impl Default for HttpConfig {
             limit_request_line: 4094,
             limit_request_fields: 100,
             limit_request_field_size: 8190,
-            limit_request_body: None,
+            limit_request_head: 64 * 1024,
+            limit_request_body: Some(DEFAULT_LIMIT_REQUEST_BODY),
             header_timeout: Some(Duration::from_secs(30)),
+            body_timeout: Some(Duration::from_secs(30)),
+            body_min_rate: Some(1024),
+            send_timeout: Some(Duration::from_secs(60)),
             keep_alive: Duration::from_secs(2),
             max_drain: 64 * 1024,
             underscore_headers: UnderscoreHeaders::Drop,
@@ -86,6 +117,14 @@ impl HttpConfig {
         match self.limit_request_line {
             0 => 64 * 1024,
             n => n,
+        }
+    }
+
+    /// Head-size limit with `0` resolved, never above the hard cap.
+    pub(crate) fn head_limit(&self) -> usize {
+        match self.limit_request_head {
+            0 => MAX_HEAD,
+            n => n.min(MAX_HEAD),
         }
     }
 

@@ -5,14 +5,14 @@
 
 use std::io::{self, ErrorKind};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use http::uri::Scheme;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, StatusCode};
 
-use super::body::{Body, BodySource};
+use super::body::{try_lock, Body, BodySource, Owner};
 use super::config::HttpConfig;
 use super::decode::Decoder;
 use super::encode::{write_refusal, write_response, Answering, IoAccess, Rest, CONTINUE};
@@ -23,6 +23,7 @@ use super::io::{ConnIo, FLUSH_AT};
 use super::parse::{parse_head, Head, HeadScanner};
 use super::target;
 use super::transport::Transport;
+use super::upgrade::{OnUpgrade, Upgraded};
 use crate::app::{App, Request, Response};
 
 /// How long, and how much, the engine reads and discards after a refusal so
@@ -68,10 +69,16 @@ where
     S: Transport + Send + 'static,
     A: App + ?Sized,
 {
+    let started = Instant::now();
     let conn = Arc::new(conn);
     // The connection's state; `serve_request` takes it out only to lend it
     // to a request's `Body`, and puts it back.
     let mut state = Some(ConnState::new(stream, config));
+    state
+        .held()
+        .io
+        .stream
+        .set_write_timeout(config.send_timeout)?;
     // Where the connection state is lent to a request's `Body` while the
     // application runs; made at the first request with a body. Requests
     // without one never touch it: the state stays in `state`.
@@ -82,36 +89,48 @@ where
     // `serve_request`, whose larger frame is only used meanwhile.
     loop {
         id += 1;
-        let first = id == 1;
-        // The first request's head must arrive within the header timeout
-        // of the connection's start; later ones from their first byte.
-        let deadline = match first {
-            true => config.header_timeout.map(|t| Instant::now() + t),
-            false => None,
+        // Until a request's first byte arrives: the header timeout from the
+        // connection's start for the first request, the keep-alive time
+        // from the end of the last response for later ones.
+        let idle_until = match id {
+            1 => config.header_timeout.map(|t| started + t),
+            _ => Some(Instant::now() + config.keep_alive),
         };
-        let io = &mut held(&mut state).io;
-        if io.rbuf.is_empty() && !await_request(io, config, first)? {
+        let io = &mut state.held().io;
+        if io.rbuf.is_empty() && !await_request(io, idle_until)? {
             return io.flush();
         }
-        match serve_request(&mut state, &mut lender, app, config, &conn, id, deadline)? {
+        match serve_request(&mut state, &mut lender, app, config, &conn, id, idle_until)? {
             Next::KeepAlive => {}
             Next::Close => return Ok(()),
+            Next::Switch(handler) => {
+                let ConnState { mut io, .. } = state.take().expect("the state is held");
+                io.clear_timeouts()?;
+                handler(Upgraded::new(Box::new(io)));
+                return Ok(());
+            }
         }
     }
 }
 
-/// Waits for the first bytes of the next request, bounded by the
-/// keep-alive timeout (the header timeout for the first request); `false`
+/// The timeout of a wait that must end by `until`: `None` when `until` has
+/// passed, `Some(None)` without a bound.
+fn time_left(until: Option<Instant>) -> Option<Option<Duration>> {
+    match until {
+        None => Some(None),
+        Some(until) => match until.saturating_duration_since(Instant::now()) {
+            left if left.is_zero() => None,
+            left => Some(Some(left)),
+        },
+    }
+}
+
+/// Waits for the first bytes of the next request until `until`; `false`
 /// when the client closed or the wait timed out, a clean end between
 /// requests. Nothing is parsed here: this is where idle connections park.
-fn await_request<S: Transport>(
-    io: &mut ConnIo<S>,
-    config: &HttpConfig,
-    first: bool,
-) -> io::Result<bool> {
-    let timeout = match first {
-        true => config.header_timeout,
-        false => Some(config.keep_alive),
+fn await_request<S: Transport>(io: &mut ConnIo<S>, until: Option<Instant>) -> io::Result<bool> {
+    let Some(timeout) = time_left(until) else {
+        return Ok(false);
     };
     io.set_read_timeout(timeout)?;
     match io.fill() {
@@ -127,6 +146,8 @@ enum Next {
     KeepAlive,
     /// The connection ended normally or after an error response.
     Close,
+    /// The connection switches protocols: it belongs to this function now.
+    Switch(Box<dyn FnOnce(Upgraded) + Send>),
 }
 
 fn close(result: io::Result<()>) -> io::Result<Next> {
@@ -134,10 +155,15 @@ fn close(result: io::Result<()>) -> io::Result<Next> {
 }
 
 /// The connection state, when it is not lent.
-fn held<S>(state: &mut Option<ConnState<S>>) -> &mut ConnState<S> {
-    state
-        .as_mut()
-        .expect("the state is back from the body it was lent to")
+trait Held<S> {
+    fn held(&mut self) -> &mut ConnState<S>;
+}
+
+impl<S> Held<S> for Option<ConnState<S>> {
+    fn held(&mut self) -> &mut ConnState<S> {
+        self.as_mut()
+            .expect("the state is back from the body it was lent to")
+    }
 }
 
 /// Reads, handles and answers request `id`, whose first bytes have
@@ -152,14 +178,14 @@ fn serve_request<S, A>(
     config: &HttpConfig,
     conn: &Arc<ConnInfo>,
     id: u64,
-    deadline: Option<Instant>,
+    idle_until: Option<Instant>,
 ) -> io::Result<Next>
 where
     S: Transport + Send + 'static,
     A: App + ?Sized,
 {
-    let state = held(holder);
-    let head = match read_head(&mut state.io, config, conn, id == 1, deadline) {
+    let state = holder.held();
+    let head = match read_head(&mut state.io, config, conn, id == 1, idle_until) {
         Ok(Some(head)) => head,
         Ok(None) => return close(state.io.flush()),
         Err(HeadError::Refused(error)) => return close(refuse(&mut state.io, &error, config)),
@@ -170,30 +196,34 @@ where
         head: head.method == Method::HEAD,
         keep_alive: head.keep_alive && !config.keep_alive.is_zero(),
         continue_pending: false,
+        switching: false,
     };
+    let connect = head.method == Method::CONNECT;
+    let upgrade = head.upgrade;
     state.begin(id, head.framing, head.expect_continue);
     let slot = match head.framing {
         Framing::Empty => None,
-        _ => {
-            // Body reads get the head's timeout, not the idle keep-alive one.
-            state.io.set_read_timeout(config.header_timeout)?;
-            Some(Arc::clone(
-                lender.get_or_insert_with(|| Arc::new(Mutex::new(None))),
-            ))
-        }
+        _ => Some(Arc::clone(
+            lender.get_or_insert_with(|| Arc::new(Mutex::new(None))),
+        )),
     };
     let outcome = match &slot {
         None => call(app, head, Body::empty(), conn),
         Some(slot) => {
-            *lock(slot) = holder.take();
+            *try_lock(slot)? = holder.take();
             let source: Arc<Mutex<dyn BodySource>> = slot.clone();
-            let outcome = call(app, head, Body::streaming(source, id), conn);
-            *holder = Some(take_back(slot));
+            let outcome = call(
+                app,
+                head,
+                Body::streaming(source, id, Owner::current()),
+                conn,
+            );
+            *holder = Some(take_back(slot)?);
             outcome
         }
     };
-    let state = held(holder);
-    let Some(response) = outcome else {
+    let state = holder.held();
+    let Some(mut response) = outcome else {
         log::error!("application panicked; answering 500 and closing the connection");
         return close(refuse(&mut state.io, &HttpError::AppPanicked, config));
     };
@@ -201,7 +231,51 @@ where
         log::debug!("request body refused: {error}");
         return close(refuse(&mut state.io, error, config));
     }
-    if !state.body.is_done()
+
+    // A response that switches protocols hands the connection over; 1xx
+    // is otherwise never final (it would answer this request and leave
+    // the client waiting for the real answer, then misread the next one).
+    let status = response.status();
+    let handler = OnUpgrade::take(&mut response);
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success());
+    if status.is_informational() && !(switching && upgrade) {
+        log::error!("application answered with a final {status}; answering 500");
+        let error = HttpError::InvalidResponse("a 1xx status cannot be a final response");
+        return close(refuse(&mut state.io, &error, config));
+    }
+    if switching {
+        if connect && handler.is_none() {
+            return close(refuse(
+                &mut state.io,
+                &HttpError::ConnectNotSupported,
+                config,
+            ));
+        }
+        // What is left of the request body comes first: the bytes after it
+        // belong to the new protocol. A client waiting for `100 Continue`
+        // gets it before the switch (RFC 9110 section 10.1.1).
+        if std::mem::take(&mut state.continue_pending) {
+            state.io.reserve_output();
+            state.io.wbuf.extend_from_slice(CONTINUE);
+        }
+        if !state.body.is_done() && !state.drain_body(config.max_drain) {
+            return close(state.io.flush());
+        }
+        answering.switching = true;
+        respond(&mut state.io, response, answering, config)?;
+        state.io.flush()?;
+        return Ok(match handler {
+            Some(handler) => Next::Switch(handler),
+            None => Next::Close,
+        });
+    }
+
+    // A body left unread closes the connection when draining it is out of
+    // the question. A streamed response may still read it (an echo), and
+    // is sent after `100 Continue` if the client waits for that.
+    let streamed = response.body().is_stream() && !answering.head;
+    if !streamed
+        && !state.body.is_done()
         && (state.continue_pending
             || state
                 .body
@@ -217,17 +291,17 @@ where
         // A streamed response may read the request body (an echo): the
         // state is lent again while it is copied.
         Rest::Stream(stream) => match &slot {
-            None => stream.send(&mut held(holder).io)?,
+            None => stream.send(&mut holder.held().io)?,
             Some(slot) => {
-                *lock(slot) = holder.take();
+                *try_lock(slot)? = holder.take();
                 let sent = stream.send(&mut &**slot);
-                *holder = Some(take_back(slot));
+                *holder = Some(take_back(slot)?);
                 sent?
             }
         },
     };
 
-    let state = held(holder);
+    let state = holder.held();
     if keep_alive && !state.body.is_done() && !state.drain_body(config.max_drain) {
         keep_alive = false;
     }
@@ -346,8 +420,8 @@ fn answered() -> io::Error {
 }
 
 impl<S> IoAccess<S> for &Mutex<Option<ConnState<S>>> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
-        let mut guard = lock(self);
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> io::Result<R> {
+        let mut guard = try_lock(self)?;
         let io = &mut guard
             .as_mut()
             .expect("the state stays lent while a body streams")
@@ -355,7 +429,7 @@ impl<S> IoAccess<S> for &Mutex<Option<ConnState<S>>> {
         // Reading the request body may have waited, and given the write
         // buffer back.
         io.reserve_output();
-        f(io)
+        Ok(f(io))
     }
 }
 
@@ -380,15 +454,13 @@ fn call<A: App + ?Sized>(
     catch_unwind(AssertUnwindSafe(|| app.call(request))).ok()
 }
 
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Takes the connection state back from the request's `Body`.
-fn take_back<S>(slot: &Mutex<Option<ConnState<S>>>) -> ConnState<S> {
-    lock(slot)
+/// Takes the connection state back from the request's `Body`. The lock is
+/// free: only the connection's own green thread reads the body, and it is
+/// here, not in a read.
+fn take_back<S>(slot: &Mutex<Option<ConnState<S>>>) -> io::Result<ConnState<S>> {
+    Ok(try_lock(slot)?
         .take()
-        .expect("only the connection loop takes the lent state")
+        .expect("only the connection loop takes the lent state"))
 }
 
 /// Why no request head came.
@@ -407,16 +479,20 @@ impl From<HttpError> for HeadError {
 
 /// Reads the next request head and checks it against the connection
 /// `conn`; `None` when the connection closed or went idle between requests.
-/// `deadline` bounds the whole head; without one it is set at the first
-/// read that waits for more of the head.
+///
+/// Until a request's first byte (empty lines before it do not count) the
+/// wait ends at `idle_until`, quietly. From its first byte the whole head
+/// must arrive within `header_timeout` (408); for the connection's first
+/// request, also by `idle_until`.
 fn read_head<S: Transport>(
     io: &mut ConnIo<S>,
     config: &HttpConfig,
     conn: &ConnInfo,
     first: bool,
-    mut deadline: Option<Instant>,
+    idle_until: Option<Instant>,
 ) -> Result<Option<Head>, HeadError> {
     let mut scanner = HeadScanner::new();
+    let mut deadline = None;
     loop {
         // Empty lines before a request line are skipped (RFC 9112 section
         // 2.2), also when one arrives split across reads: a lone CR waits
@@ -428,7 +504,15 @@ fn read_head<S: Transport>(
             }
             waiting_for_lf = io.rbuf[..] == *b"\r";
         }
-        if !io.rbuf.is_empty() && !waiting_for_lf {
+        let started = !scanner.is_fresh() || (!io.rbuf.is_empty() && !waiting_for_lf);
+        if started {
+            if deadline.is_none() {
+                let timeout = config.header_timeout.map(|t| Instant::now() + t);
+                deadline = match first {
+                    true => idle_until.into_iter().chain(timeout).min(),
+                    false => timeout,
+                };
+            }
             if let Some(len) = scanner.scan(&io.rbuf, config)? {
                 // The whole buffer when it holds just this head (the usual
                 // case): then the head needs no shared-buffer header.
@@ -442,30 +526,23 @@ fn read_head<S: Transport>(
                 return Ok(Some(head));
             }
         }
-        let idle = io.rbuf.is_empty() && !first;
-        let timeout = if idle {
-            Some(config.keep_alive)
-        } else {
-            config.header_timeout
+        let Some(timeout) = time_left(if started { deadline } else { idle_until }) else {
+            return match started {
+                true => Err(HttpError::RequestTimeout.into()),
+                false => Ok(None),
+            };
         };
         io.set_read_timeout(timeout).map_err(HeadError::Io)?;
-        if !idle && deadline.is_none() {
-            deadline = config.header_timeout.map(|t| Instant::now() + t);
-        }
         match io.fill() {
-            Ok(0) if io.rbuf.is_empty() => return Ok(None),
+            Ok(0) if !started => return Ok(None),
             Ok(0) => {
                 return Err(HttpError::BadRequest("connection closed inside a request head").into())
             }
-            Ok(_) => {
-                if deadline.is_some_and(|d| Instant::now() > d) {
-                    return Err(HttpError::RequestTimeout.into());
-                }
-            }
+            Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return match io.rbuf.is_empty() {
-                    true => Ok(None),
-                    false => Err(HttpError::RequestTimeout.into()),
+                return match started {
+                    true => Err(HttpError::RequestTimeout.into()),
+                    false => Ok(None),
                 };
             }
             Err(e) => return Err(HeadError::Io(e)),

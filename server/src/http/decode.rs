@@ -5,6 +5,7 @@
 //! trailer section.
 
 use std::io::{self, ErrorKind};
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use http::header::{self, HeaderName, HeaderValue};
@@ -17,8 +18,12 @@ use super::io::ConnIo;
 use super::parse::HeadScanner;
 use super::transport::Transport;
 
-/// Longest chunk-size line (size and extensions) the engine buffers.
+/// Longest chunk-size line (size and extensions).
 const MAX_CHUNK_LINE: usize = 4096;
+
+/// Most chunk-extension bytes in one body (hyper's limit): extensions are
+/// ignored, so they must not cost more than a little wire.
+pub(crate) const MAX_CHUNK_EXTENSIONS: u64 = 16 * 1024;
 
 /// Where the decoding of one request body stands.
 #[derive(Debug)]
@@ -45,6 +50,13 @@ pub(crate) struct Decoder {
     state: State,
     /// Decoded bytes so far.
     received: u64,
+    /// Bytes taken off the wire so far: data, chunk lines, CRLFs, trailers.
+    wire: u64,
+    /// Chunk-extension bytes so far.
+    extensions: u64,
+    /// Time spent waiting for the client's bytes so far (the minimum rate
+    /// counts only that, not the time the application takes between reads).
+    waited: Duration,
     error: Option<HttpError>,
     trailers: Option<HeaderMap>,
 }
@@ -59,9 +71,18 @@ impl Decoder {
                 Framing::Chunked => State::ChunkSize,
             },
             received: 0,
+            wire: 0,
+            extensions: 0,
+            waited: Duration::ZERO,
             error: None,
             trailers: None,
         }
+    }
+
+    /// Takes `n` bytes off the front of the read buffer.
+    fn consume<S>(&mut self, io: &mut ConnIo<S>, n: usize) {
+        io.rbuf.advance(n);
+        self.wire += n as u64;
     }
 
     /// Whether the body has been read to its end.
@@ -105,8 +126,9 @@ impl Decoder {
         self.decode(io, config, buf)
     }
 
-    /// Reads and discards up to `limit` bytes of the rest of the body;
-    /// `true` if the body ended cleanly within them.
+    /// Reads and discards the rest of the body, as long as it takes at
+    /// most `limit` bytes of wire (chunk framing counts); `true` if the
+    /// body ended cleanly within them.
     pub(crate) fn drain<S: Transport>(
         &mut self,
         io: &mut ConnIo<S>,
@@ -114,14 +136,14 @@ impl Decoder {
         limit: u64,
     ) -> bool {
         let mut scratch = [0u8; 4096];
-        let mut drained = 0;
+        let start = self.wire;
         while !self.is_done() {
             match self.read(io, config, &mut scratch) {
                 Ok(0) => break,
-                Ok(n) => drained += n as u64,
+                Ok(_) => {}
                 Err(_) => return false,
             }
-            if drained > limit {
+            if self.wire - start > limit {
                 return false;
             }
         }
@@ -136,10 +158,38 @@ impl Decoder {
         io::Error::new(kind, message)
     }
 
+    /// How long the next read may wait: `body_timeout`, and no longer than
+    /// the minimum rate allows; `None` when the body is already late.
+    fn read_timeout(&self, config: &HttpConfig) -> Option<Option<Duration>> {
+        let Some(grace) = config.body_timeout else {
+            return Some(None);
+        };
+        let Some(rate) = config.body_min_rate.filter(|&rate| rate > 0) else {
+            return Some(Some(grace));
+        };
+        let earned = Duration::from_millis(self.received.saturating_mul(1000) / rate);
+        let allowed = grace.saturating_add(earned);
+        match allowed.checked_sub(self.waited) {
+            Some(left) if !left.is_zero() => Some(Some(left.min(grace))),
+            _ => None,
+        }
+    }
+
     /// Fills the read buffer; a closed stream is an incomplete body, a
-    /// timed-out read a 408.
-    fn fill<S: Transport>(&mut self, io: &mut ConnIo<S>) -> io::Result<()> {
-        match io.fill() {
+    /// timed-out read (or a body slower than the minimum rate) a 408.
+    fn fill<S: Transport>(&mut self, io: &mut ConnIo<S>, config: &HttpConfig) -> io::Result<()> {
+        let Some(timeout) = self.read_timeout(config) else {
+            return Err(self.fail(HttpError::RequestTimeout, ErrorKind::TimedOut));
+        };
+        if let Err(e) = io.set_read_timeout(timeout) {
+            self.error
+                .get_or_insert(HttpError::BadRequest("request body unreadable"));
+            return Err(e);
+        }
+        let started = Instant::now();
+        let filled = io.fill();
+        self.waited += started.elapsed();
+        match filled {
             Ok(0) => Err(self.fail(
                 HttpError::BadRequest("request body ended early"),
                 ErrorKind::UnexpectedEof,
@@ -161,15 +211,16 @@ impl Decoder {
     fn take_data<S: Transport>(
         &mut self,
         io: &mut ConnIo<S>,
+        config: &HttpConfig,
         remaining: u64,
         buf: &mut [u8],
     ) -> io::Result<usize> {
         if io.rbuf.is_empty() {
-            self.fill(io)?;
+            self.fill(io, config)?;
         }
         let n = (io.rbuf.len() as u64).min(remaining).min(buf.len() as u64) as usize;
         buf[..n].copy_from_slice(&io.rbuf[..n]);
-        io.rbuf.advance(n);
+        self.consume(io, n);
         self.received += n as u64;
         Ok(n)
     }
@@ -185,7 +236,7 @@ impl Decoder {
                 State::Done => return Ok(0),
                 State::Length { remaining } => {
                     let remaining = *remaining;
-                    let n = self.take_data(io, remaining, buf)?;
+                    let n = self.take_data(io, config, remaining, buf)?;
                     self.state = match remaining - n as u64 {
                         0 => State::Done,
                         left => State::Length { remaining: left },
@@ -194,7 +245,7 @@ impl Decoder {
                 }
                 State::ChunkData { remaining } => {
                     let remaining = *remaining;
-                    let n = self.take_data(io, remaining, buf)?;
+                    let n = self.take_data(io, config, remaining, buf)?;
                     self.state = match remaining - n as u64 {
                         0 => State::ChunkEnd,
                         left => State::ChunkData { remaining: left },
@@ -202,23 +253,31 @@ impl Decoder {
                     return Ok(n);
                 }
                 State::ChunkSize => {
-                    let Some(newline) = memchr::memchr(b'\n', &io.rbuf) else {
-                        if io.rbuf.len() > MAX_CHUNK_LINE {
-                            let error = HttpError::BadRequest("chunk-size line too long");
-                            return Err(self.fail(error, ErrorKind::InvalidData));
-                        }
-                        self.fill(io)?;
+                    let newline = memchr::memchr(b'\n', &io.rbuf);
+                    // The line's length is checked whether or not its end
+                    // has arrived.
+                    if newline.unwrap_or(io.rbuf.len()) > MAX_CHUNK_LINE + 1 {
+                        let error = HttpError::BadRequest("chunk-size line too long");
+                        return Err(self.fail(error, ErrorKind::InvalidData));
+                    }
+                    let Some(newline) = newline else {
+                        self.fill(io, config)?;
                         continue;
                     };
                     if newline == 0 || io.rbuf[newline - 1] != b'\r' {
                         let error = HttpError::BadRequest("chunk-size line not ended by CRLF");
                         return Err(self.fail(error, ErrorKind::InvalidData));
                     }
-                    let size = match parse_chunk_size(&io.rbuf[..newline - 1]) {
-                        Ok(size) => size,
+                    let (size, extensions) = match parse_chunk_size(&io.rbuf[..newline - 1]) {
+                        Ok(parsed) => parsed,
                         Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
                     };
-                    io.rbuf.advance(newline + 1);
+                    self.extensions += extensions as u64;
+                    if self.extensions > MAX_CHUNK_EXTENSIONS {
+                        let error = HttpError::BadRequest("too many chunk-extension bytes");
+                        return Err(self.fail(error, ErrorKind::InvalidData));
+                    }
+                    self.consume(io, newline + 1);
                     if let Some(limit) = config.limit_request_body {
                         if self.received.saturating_add(size) > limit {
                             let error = HttpError::PayloadTooLarge;
@@ -232,14 +291,14 @@ impl Decoder {
                 }
                 State::ChunkEnd => {
                     if io.rbuf.len() < 2 {
-                        self.fill(io)?;
+                        self.fill(io, config)?;
                         continue;
                     }
                     if &io.rbuf[..2] != b"\r\n" {
                         let error = HttpError::BadRequest("chunk data not followed by CRLF");
                         return Err(self.fail(error, ErrorKind::InvalidData));
                     }
-                    io.rbuf.advance(2);
+                    self.consume(io, 2);
                     self.state = State::ChunkSize;
                 }
                 State::Trailers(scanner) => match scanner.scan(&io.rbuf, config) {
@@ -251,12 +310,12 @@ impl Decoder {
                             Ok(trailers) => trailers,
                             Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
                         };
-                        io.rbuf.advance(len);
+                        self.consume(io, len);
                         self.trailers = (!trailers.is_empty()).then_some(trailers);
                         self.state = State::Done;
                         return Ok(0);
                     }
-                    Ok(None) => self.fill(io)?,
+                    Ok(None) => self.fill(io, config)?,
                     Err(error) => return Err(self.fail(error, ErrorKind::InvalidData)),
                 },
             }
@@ -265,8 +324,9 @@ impl Decoder {
 }
 
 /// Parses a chunk-size line without its CRLF:
-/// `1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`.
-fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+/// `1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`;
+/// the size, and how many bytes follow it (the extensions).
+fn parse_chunk_size(line: &[u8]) -> Result<(u64, usize), HttpError> {
     const BAD_SIZE: HttpError = HttpError::BadRequest("invalid chunk size");
     const BAD_EXT: HttpError = HttpError::BadRequest("invalid chunk extension");
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
@@ -297,7 +357,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
         skip_ws(&mut i);
         if i == rest.len() {
             return if extensions > 0 || rest.is_empty() {
-                Ok(size)
+                Ok((size, rest.len()))
             } else {
                 Err(BAD_SIZE)
             };
@@ -433,7 +493,7 @@ mod tests {
             (b"ffffffffffffff", 0x00ff_ffff_ffff_ffff),
         ] {
             assert_eq!(
-                parse_chunk_size(line),
+                parse_chunk_size(line).map(|(size, _)| size),
                 Ok(size),
                 "{:?}",
                 String::from_utf8_lossy(line)

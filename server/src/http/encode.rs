@@ -31,6 +31,10 @@ pub(crate) struct Answering {
     pub(crate) keep_alive: bool,
     /// The request's `Expect: 100-continue` has not been answered.
     pub(crate) continue_pending: bool,
+    /// The response switches the connection to another protocol (`101`,
+    /// or `2xx` to `CONNECT`): its head goes as the application made it,
+    /// `Connection` included, with no body and no framing field.
+    pub(crate) switching: bool,
 }
 
 /// What remains of a response once its head is in the write buffer.
@@ -53,13 +57,13 @@ pub(crate) struct PendingStream {
 /// through the lock it is lent behind while the app's reader may read the
 /// request body.
 pub(crate) trait IoAccess<S> {
-    /// Runs `f` on the connection's I/O.
-    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R;
+    /// Runs `f` on the connection's I/O; fails if it is not available.
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> io::Result<R>;
 }
 
 impl<S> IoAccess<S> for ConnIo<S> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
-        f(self)
+    fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> io::Result<R> {
+        Ok(f(self))
     }
 }
 
@@ -95,15 +99,21 @@ pub(crate) fn write_response<S: Transport>(
     let bodiless_status = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let no_body = answering.head || bodiless_status;
+    let no_body = answering.head || bodiless_status || answering.switching;
     let headers = &parts.headers;
     let payload = body.into_payload();
+    let app_length = || {
+        headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| framing::content_length(value.as_bytes()))
+    };
     let length = match &payload {
+        // HEAD announces what GET would send: the application's own
+        // `Content-Length` when it gave no body.
+        Payload::Bytes(bytes) if answering.head && bytes.is_empty() => app_length().or(Some(0)),
         Payload::Bytes(bytes) => Some(bytes.len() as u64),
         Payload::Stream { len: Some(len), .. } => Some(*len),
-        Payload::Stream { len: None, .. } => headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| framing::content_length(value.as_bytes())),
+        Payload::Stream { len: None, .. } => app_length(),
     };
     let framing = framing::response_framing(no_body, length, answering.version);
 
@@ -132,7 +142,7 @@ pub(crate) fn write_response<S: Transport>(
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
         }
-        if name == header::CONNECTION {
+        if name == header::CONNECTION && !answering.switching {
             app_close |= has_close(value);
             continue;
         }
@@ -154,6 +164,10 @@ pub(crate) fn write_response<S: Transport>(
         out.extend_from_slice(b"Server: ");
         out.extend_from_slice(server.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    if answering.switching {
+        out.extend_from_slice(b"\r\n");
+        return Ok(Rest::Done(false));
     }
     let keep_alive = answering.keep_alive && !app_close && framing != Framing::UntilClose;
     if !keep_alive {
@@ -257,10 +271,10 @@ impl PendingStream {
                     true => io.flush(),
                     false => Ok(()),
                 }
-            })?;
+            })??;
         }
         if chunked {
-            io.with(|io| io.wbuf.extend_from_slice(b"0\r\n\r\n"));
+            io.with(|io| io.wbuf.extend_from_slice(b"0\r\n\r\n"))?;
         }
         Ok(keep_alive)
     }

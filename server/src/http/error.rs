@@ -40,6 +40,15 @@ pub enum HttpError {
     /// The application panicked (500).
     #[error("application panicked")]
     AppPanicked,
+    /// The application's response cannot be sent as it is (500): a final
+    /// `1xx` status, or `101 Switching Protocols` to a request that did not
+    /// ask to upgrade.
+    #[error("invalid response: {0}")]
+    InvalidResponse(&'static str),
+    /// A `CONNECT` request the application answered with `2xx` without
+    /// taking the connection ([`on_upgrade`](crate::on_upgrade)) (501).
+    #[error("CONNECT is not supported here")]
+    ConnectNotSupported,
 }
 
 impl HttpError {
@@ -55,7 +64,10 @@ impl HttpError {
             HttpError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             HttpError::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             HttpError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
-            HttpError::AppPanicked => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::AppPanicked | HttpError::InvalidResponse(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            HttpError::ConnectNotSupported => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

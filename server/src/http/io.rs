@@ -172,14 +172,31 @@ impl<S: Transport> ConnIo<S> {
         self.date
     }
 
-    /// Sets the stream's read timeout if it differs from the current one.
+    /// Sets the stream's read timeout unless it is within a millisecond of
+    /// the current one (deadlines give a slightly shorter timeout at every
+    /// read; a stream's timeout may cost a system call to change). A zero
+    /// timeout becomes one millisecond: zero would mean "none" to some
+    /// streams.
     pub(crate) fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let timeout = timeout.filter(|t| !t.is_zero());
-        if timeout != self.read_timeout {
+        const SLACK: Duration = Duration::from_millis(1);
+        let timeout = timeout.map(|t| t.max(SLACK));
+        let close_enough = match (timeout, self.read_timeout) {
+            (Some(new), Some(old)) => new.abs_diff(old) <= SLACK,
+            (new, old) => new == old,
+        };
+        if !close_enough {
             self.stream.set_read_timeout(timeout)?;
             self.read_timeout = timeout;
         }
         Ok(())
+    }
+
+    /// Clears the stream's read and write timeouts, before the connection
+    /// is handed to the application.
+    pub(crate) fn clear_timeouts(&mut self) -> io::Result<()> {
+        self.stream.set_read_timeout(None)?;
+        self.read_timeout = None;
+        self.stream.set_write_timeout(None)
     }
 
     /// Sends everything in the write buffer.
@@ -279,6 +296,35 @@ impl<S: Transport> ConnIo<S> {
         if self.wbuf.is_empty() {
             give_back_write_buffer(std::mem::take(&mut self.wbuf));
         }
+    }
+}
+
+/// The connection after a protocol switch ([`Upgraded`](super::Upgraded)):
+/// reads take buffered bytes first, writes send pending output first.
+impl<S: Transport> io::Read for ConnIo<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.rbuf.is_empty() {
+            // Reading may wait: nothing of ours stays lent.
+            self.release_empty_buffers();
+            return self.stream.read(buf);
+        }
+        let n = self.rbuf.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.rbuf[..n]);
+        bytes::Buf::advance(&mut self.rbuf, n);
+        Ok(n)
+    }
+}
+
+impl<S: Transport> io::Write for ConnIo<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.wbuf.is_empty() {
+            self.flush()?;
+        }
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        ConnIo::flush(self)
     }
 }
 

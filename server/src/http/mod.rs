@@ -29,11 +29,13 @@ mod io;
 mod parse;
 mod target;
 mod transport;
+mod upgrade;
 
 pub use body::{Body, ResponseBody};
-pub use config::{HttpConfig, UnderscoreHeaders};
+pub use config::{HttpConfig, UnderscoreHeaders, DEFAULT_LIMIT_REQUEST_BODY};
 pub use conn::serve_connection;
 pub use error::HttpError;
 pub use info::{ConnInfo, RequestExt, RequestInfo};
 pub use target::{RequestTarget, TargetForm};
 pub use transport::{NoTimeouts, Transport};
+pub use upgrade::{on_upgrade, Upgraded};

@@ -11,7 +11,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 use memchr::memmem;
 
-use super::config::{HttpConfig, UnderscoreHeaders, MAX_HEAD};
+use super::config::{HttpConfig, UnderscoreHeaders};
 use super::error::HttpError;
 use super::framing::{self, Framing, TransferCodings};
 use super::target::{self, RequestTarget};
@@ -76,6 +76,9 @@ impl HeadScanner {
             // stop. `parse_head` checks the lines, and refers a head that
             // fails any check back to `check_lines`.
             if let Some(end) = HEAD_END.find(buf) {
+                if end + 4 > config.head_limit() {
+                    return Err(HttpError::HeaderFieldsTooLarge);
+                }
                 self.unchecked = true;
                 return Ok(Some(end + 4));
             }
@@ -89,11 +92,14 @@ impl HeadScanner {
             let Some(found) = memchr::memchr(b'\n', &buf[self.scan..]) else {
                 self.scan = buf.len();
                 let partial = buf.len() - self.line_start;
-                if self.lines == 0 {
-                    if partial > config.line_limit() + 1 || buf.len() > MAX_HEAD {
-                        return Err(HttpError::UriTooLong);
-                    }
-                } else if partial > config.field_size_limit() || buf.len() > MAX_HEAD {
+                if self.lines == 0 && partial > config.line_limit() + 1 {
+                    return Err(HttpError::UriTooLong);
+                }
+                if self.lines > 0 && partial > config.field_size_limit() {
+                    return Err(HttpError::HeaderFieldsTooLarge);
+                }
+                // Until its end, the buffer holds only this head.
+                if buf.len() > config.head_limit() {
                     return Err(HttpError::HeaderFieldsTooLarge);
                 }
                 return Ok(None);
@@ -111,6 +117,9 @@ impl HeadScanner {
                     return Err(HttpError::BadRequest("empty request line"));
                 }
             } else if line_len == 0 {
+                if newline + 1 > config.head_limit() {
+                    return Err(HttpError::HeaderFieldsTooLarge);
+                }
                 return Ok(Some(newline + 1));
             } else if line_len + 2 > config.field_size_limit() || self.lines > config.fields_limit()
             {
@@ -137,6 +146,9 @@ pub(crate) struct Head {
     pub(crate) framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    /// An HTTP/1.1 request that asks to switch protocols: an `Upgrade`
+    /// field, named in `Connection` (RFC 9110 section 7.8).
+    pub(crate) upgrade: bool,
 }
 
 /// Header slots kept on the stack; heads with more fields use the heap.
@@ -305,6 +317,7 @@ pub(crate) fn parse_head(
         headers.append(name, value);
     }
     let host = framing.host.take();
+    let upgrade = framing.upgrade && framing.upgrade_option && version == Version::HTTP_11;
     let (framing, keep_alive, expect_continue) = framing.resolve(version)?;
     if host.is_none() && version == Version::HTTP_11 {
         // RFC 9112 section 3.2, also for an absolute-form target.
@@ -325,6 +338,7 @@ pub(crate) fn parse_head(
         framing,
         keep_alive,
         expect_continue,
+        upgrade,
     })
 }
 
@@ -428,6 +442,10 @@ struct FramingFields {
     expect_continue: bool,
     host: Option<HeaderValue>,
     content_type: bool,
+    /// An `Upgrade` field was present.
+    upgrade: bool,
+    /// `Connection` names `upgrade`.
+    upgrade_option: bool,
 }
 
 impl FramingFields {
@@ -448,6 +466,8 @@ impl FramingFields {
                     self.close = true;
                 } else if option.eq_ignore_ascii_case(b"keep-alive") {
                     self.keep_alive = true;
+                } else if option.eq_ignore_ascii_case(b"upgrade") {
+                    self.upgrade_option = true;
                 }
             }
         } else if name == header::EXPECT {
@@ -470,6 +490,8 @@ impl FramingFields {
             }
         } else if name == header::CONTENT_TYPE && std::mem::replace(&mut self.content_type, true) {
             return Err(HttpError::BadRequest("repeated Content-Type"));
+        } else if name == header::UPGRADE {
+            self.upgrade = true;
         }
         Ok(())
     }

@@ -185,9 +185,10 @@ pub(crate) fn split(raw: Bytes, method: &Method) -> Result<RequestTarget, HttpEr
         }
         (TargetForm::Asterisk, 0)
     } else if method == Method::CONNECT {
-        if bytes.first() == Some(&b'/') || bytes.contains(&b'/') {
+        if !is_connect_authority(bytes) {
+            // RFC 9110 section 9.3.6: host and a valid, non-empty port.
             return Err(HttpError::BadRequest(
-                "CONNECT needs an authority-form target",
+                "CONNECT needs an authority-form target (host:port)",
             ));
         }
         let target = RequestTarget {
@@ -306,6 +307,28 @@ pub(crate) fn is_host(value: &[u8]) -> bool {
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
     }
+}
+
+/// Whether `bytes` is CONNECT's `authority-form = uri-host ":" port`
+/// with a host and a port from 1 to 65535.
+fn is_connect_authority(bytes: &[u8]) -> bool {
+    let (host, port) = match bytes.first() {
+        Some(b'[') => match memchr::memchr(b']', bytes) {
+            Some(end) if is_ip_literal(&bytes[1..end]) => (&bytes[..=end], &bytes[end + 1..]),
+            _ => return false,
+        },
+        _ => bytes.split_at(reg_name_len(bytes)),
+    };
+    let [b':', digits @ ..] = port else {
+        return false;
+    };
+    !host.is_empty()
+        && (1..=5).contains(&digits.len())
+        && digits.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<u16>().ok())
+            .is_some_and(|port| port > 0)
 }
 
 /// Whether `bytes` is a `userinfo = *( unreserved / pct-encoded /

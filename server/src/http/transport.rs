@@ -29,6 +29,16 @@ pub trait Transport: Read + Write {
         Ok(())
     }
 
+    /// Bounds each following write (the engine's `send_timeout`); `None`
+    /// removes the bound. A write that makes no progress for this long
+    /// must fail (with `WouldBlock` or `TimedOut`). Called once per
+    /// connection, and with `None` before an upgraded connection is handed
+    /// to the application.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
     /// Half-closes the sending side after a final error response, so the
     /// client sees the response before the connection goes away.
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -60,6 +70,10 @@ pub trait Transport: Read + Write {
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

@@ -217,14 +217,16 @@ pub const VECTORS: &[Vector] = &[
         &[request("CONNECT", "example.com:443")
             .parts("", "", "")
             .headers(&[("host", "example.com:443")])],
-    ),
+    )
+    .closed(),
     parses(
         "authority form with an IPv6 literal",
         b"CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n",
         &[request("CONNECT", "[::1]:443")
             .parts("", "", "")
             .headers(&[("host", "[::1]:443")])],
-    ),
+    )
+    .closed(),
     refused(
         "authority form without CONNECT",
         b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n",
