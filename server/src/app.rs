@@ -38,3 +38,19 @@ where
         self(request)
     }
 }
+
+/// A boxed application, as [`apps::demo_app`](crate::apps::demo_app)
+/// returns. (A blanket `impl App for Box<T>` would overlap the closures'
+/// impl: `Box<F>` is itself a `Fn`.)
+impl App for Box<dyn App> {
+    fn call(&self, request: Request) -> Response {
+        (**self).call(request)
+    }
+}
+
+/// A shared application.
+impl<T: App + ?Sized> App for std::sync::Arc<T> {
+    fn call(&self, request: Request) -> Response {
+        (**self).call(request)
+    }
+}

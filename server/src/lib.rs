@@ -29,15 +29,24 @@
 //! assert!(output.starts_with(b"HTTP/1.1 200 OK\r\n"));
 //! assert!(output.ends_with(b"\r\n\r\nHello, World!"));
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod app;
+pub mod apps;
+pub mod config;
 mod http;
+pub mod log;
+mod master;
+pub mod scoreboard;
+mod server;
 mod sockets;
+mod sys;
+mod worker;
 
 pub use crate::app::{App, Request, Response};
 pub use crate::http::{
-    on_upgrade, serve_connection, Body, ConnInfo, HttpConfig, HttpError, NoTimeouts, RequestExt,
-    RequestInfo, RequestTarget, ResponseBody, TargetForm, Transport, UnderscoreHeaders, Upgraded,
-    DEFAULT_LIMIT_REQUEST_BODY,
+    on_upgrade, serve_connection, Body, ConnInfo, Connection, HttpConfig, HttpError, NoTimeouts,
+    RequestExt, RequestInfo, RequestTarget, ResponseBody, Served, TargetForm, Transport,
+    UnderscoreHeaders, Upgraded, DEFAULT_LIMIT_REQUEST_BODY,
 };
+pub use crate::server::{main, report, Server};

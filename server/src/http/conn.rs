@@ -69,47 +69,144 @@ where
     S: Transport + Send + 'static,
     A: App + ?Sized,
 {
-    let started = Instant::now();
-    let conn = Arc::new(conn);
-    // The connection's state; `serve_request` takes it out only to lend it
-    // to a request's `Body`, and puts it back.
-    let mut state = Some(ConnState::new(stream, config));
-    state
-        .held()
-        .io
-        .stream
-        .set_write_timeout(config.send_timeout)?;
-    // Where the connection state is lent to a request's `Body` while the
-    // application runs; made at the first request with a body. Requests
-    // without one never touch it: the state stays in `state`.
-    let mut lender: Option<Arc<Mutex<Option<ConnState<S>>>>> = None;
-    let mut id: u64 = 0;
-    // An idle connection waits in this loop, so its frame and those of the
-    // wait are all the stack it keeps touched; a request is served in
+    let mut connection = Connection::new(stream, config, conn)?;
+    // An idle connection waits in `serve_ready`, so its frame and those of
+    // the wait are all the stack it keeps touched; a request is served in
     // `serve_request`, whose larger frame is only used meanwhile.
-    loop {
-        id += 1;
-        // Until a request's first byte arrives: the header timeout from the
-        // connection's start for the first request, the keep-alive time
-        // from the end of the last response for later ones.
-        let idle_until = match id {
-            1 => config.header_timeout.map(|t| started + t),
-            _ => Some(Instant::now() + config.keep_alive),
-        };
-        let io = &mut state.held().io;
-        if io.rbuf.is_empty() && !await_request(io, idle_until)? {
-            return io.flush();
-        }
-        match serve_request(&mut state, &mut lender, app, config, &conn, id, idle_until)? {
-            Next::KeepAlive => {}
-            Next::Close => return Ok(()),
-            Next::Switch(handler) => {
-                let ConnState { mut io, .. } = state.take().expect("the state is held");
-                io.clear_timeouts()?;
-                handler(Upgraded::new(Box::new(io)));
-                return Ok(());
+    while connection.serve_ready(app, config)? == Served::Idle {}
+    Ok(())
+}
+
+/// One connection, served a burst of requests at a time: for servers that
+/// wait for idle keep-alive connections themselves (in one poller, say,
+/// rather than a thread each). [`serve_connection`] is a loop over
+/// [`Connection::serve_ready`].
+///
+/// # Examples
+///
+/// A thread serves a connection until it goes idle, then hands it back
+/// (here, simply serves it again):
+///
+/// ```no_run
+/// use moss_server::{Connection, ConnInfo, HttpConfig, Request, Response, Served};
+/// let listener = std::net::TcpListener::bind("127.0.0.1:8000")?;
+/// let app = |_req: Request| Response::new("Hello, World!".into());
+/// let config = HttpConfig::default();
+/// let (stream, _) = listener.accept()?;
+/// let mut connection = Connection::new(stream, &config, ConnInfo::default())?;
+/// while connection.serve_ready(&app, &config)? == Served::Idle {
+///     // wait for readability until `connection.idle_deadline()`, elsewhere
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Connection<S> {
+    /// The connection's state; `serve_request` takes it out only to lend it
+    /// to a request's `Body`, and puts it back. `None` once handed to the
+    /// application after a protocol switch.
+    state: Option<ConnState<S>>,
+    /// Where the state is lent to a request's `Body` while the application
+    /// runs; made at the first request with a body. Requests without one
+    /// never touch it.
+    lender: Option<Arc<Mutex<Option<ConnState<S>>>>>,
+    /// Requests started so far.
+    id: u64,
+    conn: Arc<ConnInfo>,
+    /// Until the next request's first byte arrives: the header timeout from
+    /// the connection's start for the first request, the keep-alive time
+    /// from the end of the last response for later ones.
+    idle_until: Option<Instant>,
+}
+
+/// What [`Connection::serve_ready`] left the connection as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Every response is sent and no input is waiting: the connection waits
+    /// for its next request, until [`Connection::idle_deadline`].
+    Idle,
+    /// The connection is done (closed by either side, timed out, refused,
+    /// or handed to the application after a protocol switch).
+    Closed,
+}
+
+impl<S: Transport + Send + 'static> Connection<S> {
+    /// Starts serving `stream`; `conn` is attached to every request.
+    ///
+    /// # Errors
+    /// When the stream refuses its write timeout (`send_timeout`).
+    pub fn new(mut stream: S, config: &HttpConfig, conn: ConnInfo) -> io::Result<Connection<S>> {
+        stream.set_write_timeout(config.send_timeout)?;
+        Ok(Connection {
+            state: Some(ConnState::new(stream, config)),
+            lender: None,
+            id: 0,
+            conn: Arc::new(conn),
+            idle_until: config.header_timeout.map(|t| Instant::now() + t),
+        })
+    }
+
+    /// Serves requests: waits (within the idle deadline) for the next one,
+    /// then serves it and every request already buffered behind it.
+    /// Returns [`Served::Idle`] once the responses are sent and no input is
+    /// buffered, so the caller may wait for readability elsewhere before
+    /// calling again; the next call reads at once what has arrived.
+    ///
+    /// # Errors
+    /// When the stream fails (a read or write error, a send timeout).
+    pub fn serve_ready<A: App + ?Sized>(
+        &mut self,
+        app: &A,
+        config: &HttpConfig,
+    ) -> io::Result<Served> {
+        loop {
+            let Some(state) = self.state.as_mut() else {
+                return Ok(Served::Closed);
+            };
+            if state.io.rbuf.is_empty() && !await_request(&mut state.io, self.idle_until)? {
+                state.io.flush()?;
+                self.state = None;
+                return Ok(Served::Closed);
+            }
+            self.id += 1;
+            let next = serve_request(
+                &mut self.state,
+                &mut self.lender,
+                app,
+                config,
+                &self.conn,
+                self.id,
+                self.idle_until,
+            )?;
+            match next {
+                Next::KeepAlive => {
+                    self.idle_until = Some(Instant::now() + config.keep_alive);
+                    if self.state.held().io.rbuf.is_empty() {
+                        return Ok(Served::Idle);
+                    }
+                }
+                Next::Close => {
+                    self.state = None;
+                    return Ok(Served::Closed);
+                }
+                Next::Switch(handler) => {
+                    let ConnState { mut io, .. } = self.state.take().expect("the state is held");
+                    io.clear_timeouts()?;
+                    handler(Upgraded::new(Box::new(io)));
+                    return Ok(Served::Closed);
+                }
             }
         }
+    }
+
+    /// When an idle connection's wait for its next request ends (the
+    /// keep-alive time after the last response; the header timeout after
+    /// the start, before the first request). `None`: no limit.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        self.idle_until
+    }
+
+    /// The stream, to wait for its readability (`None` once closed).
+    pub fn stream(&self) -> Option<&S> {
+        self.state.as_ref().map(|state| &state.io.stream)
     }
 }
 

@@ -33,7 +33,7 @@ mod upgrade;
 
 pub use body::{Body, ResponseBody};
 pub use config::{HttpConfig, UnderscoreHeaders, DEFAULT_LIMIT_REQUEST_BODY};
-pub use conn::serve_connection;
+pub use conn::{serve_connection, Connection, Served};
 pub use error::HttpError;
 pub use info::{ConnInfo, RequestExt, RequestInfo};
 pub use target::{RequestTarget, TargetForm};

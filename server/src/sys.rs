@@ -1,0 +1,311 @@
+//! The server's platform calls, the only unsafe code of `moss-server`: fork, wait, signals to processes, shared memory, identities.
+//!
+//! Every libc call goes through [`cvt`], which turns `-1` into
+//! `io::Error::last_os_error()`. Descriptors become `OwnedFd` or std types
+//! the moment they exist.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::atomic::AtomicU64;
+
+/// A process id.
+pub(crate) type Pid = libc::pid_t;
+
+/// Turns a libc `-1` into the OS error.
+fn cvt<T: PartialEq + From<i8>>(result: T) -> io::Result<T> {
+    match result == T::from(-1) {
+        true => Err(io::Error::last_os_error()),
+        false => Ok(result),
+    }
+}
+
+/// Which side of a [`fork`] the caller is on.
+pub(crate) enum Forked {
+    /// The parent, with the child's pid.
+    Parent(Pid),
+    /// The child.
+    Child,
+}
+
+/// Forks the process, which must have one thread (the master never starts
+/// one): after `fork` the child has only the calling thread, and a lock
+/// another thread held at that moment would stay locked forever in it.
+/// Refused with an error when the process has other threads.
+pub(crate) fn fork() -> io::Result<Forked> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "cannot fork workers from a process with {threads} threads \
+             (a preloaded application must not start threads)"
+        )));
+    }
+    // SAFETY: the process has one thread (checked above; only this thread
+    // could start another, and it is here), so no other thread's state
+    // (locks, allocator arenas) can be inherited half-changed.
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// The number of threads of this process (`/proc/self/stat`, field 20).
+fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_name = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    after_name
+        .split_whitespace()
+        .nth(17)
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| io::Error::other("cannot read the thread count from /proc/self/stat"))
+}
+
+/// Reaps one child that has exited, without waiting: its pid and status.
+pub(crate) fn reap_child() -> io::Result<Option<(Pid, ExitStatus)>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid place for waitpid to write; -1 asks for
+    // any child, WNOHANG not to wait.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    match pid {
+        0 => Ok(None),
+        -1 => match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ECHILD) => Ok(None),
+            e => Err(e),
+        },
+        pid => Ok(Some((pid, ExitStatus::from_raw(status)))),
+    }
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn kill(pid: Pid, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes plain integers; a stale pid fails with ESRCH.
+    cvt(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// The process's id.
+pub(crate) fn getpid() -> Pid {
+    std::process::id() as Pid
+}
+
+/// The parent process's id (to notice that the master has gone).
+pub(crate) fn getppid() -> Pid {
+    // SAFETY: getppid cannot fail and takes no arguments.
+    unsafe { libc::getppid() }
+}
+
+/// Asks the kernel to send `signal` to this process when its parent dies.
+pub(crate) fn die_with_parent(signal: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes the signal number as its argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Ends the process at once with `code`, running no exit handlers: what a
+/// forked child does, so that nothing inherited from the parent runs twice.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and takes a plain integer.
+    unsafe { libc::_exit(code) }
+}
+
+/// `count` zeroed atomics in memory shared with every process forked
+/// after this call (`MAP_SHARED | MAP_ANONYMOUS`), mapped for the rest of
+/// the process's life.
+pub(crate) fn shared_atomics(count: usize) -> io::Result<&'static [AtomicU64]> {
+    let len = count.max(1) * std::mem::size_of::<AtomicU64>();
+    // SAFETY: an anonymous mapping at an address the kernel chooses
+    // touches no existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mapping is `len` bytes, page-aligned (so aligned for
+    // AtomicU64), zero-filled (a valid AtomicU64 is any bit pattern), and
+    // never unmapped, so the slice may live for 'static. Other processes
+    // write to it only through atomics, as this one does.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), count) })
+}
+
+/// Sets or clears `FD_CLOEXEC` on `fd` (cleared: the descriptor survives
+/// an `exec`, to hand listeners to a new binary).
+pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor number; a bad one fails with EBADF.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let flags = match on {
+        true => flags | libc::FD_CLOEXEC,
+        false => flags & !libc::FD_CLOEXEC,
+    };
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) }).map(drop)
+}
+
+/// Sets the process's umask, returning the previous one.
+pub(crate) fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// The user id for a user name or number.
+pub(crate) fn user_id(user: &str) -> io::Result<libc::uid_t> {
+    if let Ok(id) = user.parse() {
+        return Ok(id);
+    }
+    let name = CString::new(user).map_err(|_| invalid("user name with a NUL byte"))?;
+    let mut entry: libc::passwd = zeroed_passwd();
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut found = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; getpwnam_r writes the
+    // entry's strings into `buffer`, of the length given.
+    let code = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    match (code, found.is_null()) {
+        (0, false) => Ok(entry.pw_uid),
+        (0, true) => Err(invalid(&format!("no user named {user:?}"))),
+        (code, _) => Err(io::Error::from_raw_os_error(code)),
+    }
+}
+
+/// The group id for a group name or number.
+pub(crate) fn group_id(group: &str) -> io::Result<libc::gid_t> {
+    if let Ok(id) = group.parse() {
+        return Ok(id);
+    }
+    let name = CString::new(group).map_err(|_| invalid("group name with a NUL byte"))?;
+    // SAFETY: all-zero is a valid `group` (null pointers, zero ids).
+    let mut entry: libc::group = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut found = std::ptr::null_mut();
+    // SAFETY: as for getpwnam_r in `user_id`.
+    let code = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    match (code, found.is_null()) {
+        (0, false) => Ok(entry.gr_gid),
+        (0, true) => Err(invalid(&format!("no group named {group:?}"))),
+        (code, _) => Err(io::Error::from_raw_os_error(code)),
+    }
+}
+
+fn zeroed_passwd() -> libc::passwd {
+    // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids).
+    unsafe { std::mem::zeroed() }
+}
+
+/// Switches the process to `gid`, then `uid` (group first: without root a
+/// process can no longer change its group).
+pub(crate) fn drop_privileges(
+    uid: Option<libc::uid_t>,
+    gid: Option<libc::gid_t>,
+) -> io::Result<()> {
+    if let Some(gid) = gid {
+        // SAFETY: setgroups with one valid gid, then setgid; plain values.
+        cvt(unsafe { libc::setgroups(1, &gid) })?;
+        // SAFETY: as above.
+        cvt(unsafe { libc::setgid(gid) })?;
+    }
+    if let Some(uid) = uid {
+        // SAFETY: setuid takes a plain value.
+        cvt(unsafe { libc::setuid(uid) })?;
+    }
+    Ok(())
+}
+
+/// Changes the owner of a file (a Unix socket the workers must accept on
+/// after dropping privileges).
+pub(crate) fn chown(
+    path: &std::path::Path,
+    uid: Option<libc::uid_t>,
+    gid: Option<libc::gid_t>,
+) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path =
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| invalid("path with a NUL byte"))?;
+    let uid = uid.unwrap_or(libc::uid_t::MAX);
+    let gid = gid.unwrap_or(libc::gid_t::MAX);
+    // SAFETY: a valid C string; -1 (MAX) leaves an id unchanged.
+    cvt(unsafe { libc::chown(path.as_ptr(), uid, gid) }).map(drop)
+}
+
+/// Takes ownership of descriptor `fd`, handed down to this process,
+/// after checking that it is an open stream socket (an inherited number
+/// may be anything: the check keeps a wrong one from being owned, and
+/// closed, by mistake).
+pub(crate) fn own_stream_socket(fd: RawFd) -> io::Result<OwnedFd> {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option value is a valid c_int of the size given; a bad
+    // descriptor fails with EBADF, a non-socket with ENOTSOCK.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    if kind != libc::SOCK_STREAM {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a stream socket",
+        ));
+    }
+    // SAFETY: `fd` is an open socket (getsockopt succeeded) that was handed
+    // to this process to own; nothing else in the process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn invalid(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message.to_owned())
+}
+
+/// Waits up to `timeout` for one of `fds` to become readable; the index of
+/// one that is, if any.
+pub(crate) fn wait_readable(
+    fds: &[RawFd],
+    timeout: std::time::Duration,
+) -> io::Result<Option<usize>> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfds.
+    let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
+    match ready {
+        -1 => match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            e => Err(e),
+        },
+        0 => Ok(None),
+        _ => Ok(polled.iter().position(|p| p.revents != 0)),
+    }
+}
