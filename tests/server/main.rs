@@ -2,6 +2,7 @@
 //! heartbeats, reloads, upgrades, sockets and metrics. Each test starts
 //! the real binary on loopback; waits are bounded, nothing asserts on time.
 
+mod nginx;
 mod support;
 
 use std::process::Command;
@@ -359,4 +360,83 @@ fn a_bad_flag_says_which_and_exits_with_2() {
         stderr.contains("no-such-app") && stderr.contains("hello"),
         "{stderr}"
     );
+}
+
+/// The `status` app shows the master's view of every worker.
+#[test]
+fn the_status_app_lists_the_workers() {
+    let moss = Moss::start(&["-k", "green", "-w", "2", "status"]);
+    let pids = moss.wait_workers(2, &[]);
+    let (status, body) = get(&moss.addr, "/status.json").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    for pid in &pids {
+        assert!(
+            body.contains(&format!("\"pid\":{pid}")),
+            "{pid} missing: {body}"
+        );
+    }
+    assert!(body.contains("\"worker_class\":\"green\""), "{body}");
+    let (status, page) = get(&moss.addr, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<html") || page.contains("<!DOCTYPE"),
+        "{page}"
+    );
+    assert!(moss.stop().success());
+}
+
+/// The `proxy` app forwards to its upstream (here another moss), and
+/// answers 502 naming the cause when the upstream is gone.
+#[test]
+fn the_proxy_app_forwards_to_its_upstream() {
+    let upstream = Moss::start(&["-k", "green", "echo"]);
+    let url = format!("http://{}", upstream.addr);
+    for class in CLASSES {
+        let proxy = Moss::start(&["-k", class, "--upstream", &url, "proxy"]);
+        let (status, body) =
+            request(&proxy.addr, "POST", "/anything", b"through the proxy").unwrap();
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "through the proxy"),
+            "{class}"
+        );
+        assert!(proxy.stop().success());
+    }
+    let upstream_addr = upstream.addr.clone();
+    assert!(upstream.stop().success());
+    let proxy = Moss::start(&["--upstream", &format!("http://{upstream_addr}"), "proxy"]);
+    let (status, body) = get(&proxy.addr, "/").unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(proxy.stop().success());
+}
+
+/// `--access-logfile` writes gunicorn's default format.
+#[test]
+fn the_access_log_has_gunicorns_format() {
+    let dir = std::env::temp_dir().join(format!("moss-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("access.log");
+    let moss = Moss::start(&[
+        "-k",
+        "green",
+        "--access-logfile",
+        path.to_str().unwrap(),
+        "hello",
+    ]);
+    let (status, _) = request(&moss.addr, "GET", "/logged?x=1", b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(moss.stop().success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    let line = log
+        .lines()
+        .find(|line| line.contains("/logged?x=1"))
+        .unwrap_or_else(|| panic!("no line for the request in {log:?}"));
+    // %(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
+    assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+    assert!(
+        line.contains("] \"GET /logged?x=1 HTTP/1.1\" 200 13 \"-\" \"-\""),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

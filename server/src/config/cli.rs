@@ -59,7 +59,7 @@ pub(crate) struct SocketArgs {
     /// The maximum number of pending connections.
     #[arg(long, value_name = "INT", default_value_t = 2048)]
     pub(crate) backlog: u32,
-    /// Set SO_REUSEPORT on the listening socket.
+    /// Give each worker its own SO_REUSEPORT listening socket (the kernel spreads connections over them).
     #[arg(long)]
     pub(crate) reuse_port: bool,
     /// Serve metrics on this address (same syntax as --bind).

@@ -290,7 +290,7 @@ pub struct Config {
     pub keepalive: Duration,
     /// `--backlog`: pending connections, 1 to `i32::MAX`; default 2048.
     pub backlog: u32,
-    /// `--reuse-port`: set `SO_REUSEPORT`.
+    /// `--reuse-port`: each worker listens on a `SO_REUSEPORT` socket of its own.
     pub reuse_port: bool,
     /// `-m/--umask`: at most `0o777`; default 0.
     #[serde(serialize_with = "value::serialize_umask")]
