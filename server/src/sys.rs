@@ -36,7 +36,15 @@ pub(crate) enum Forked {
 /// another thread held at that moment would stay locked forever in it.
 /// Refused with an error when the process has other threads.
 pub(crate) fn fork() -> io::Result<Forked> {
-    let threads = thread_count()?;
+    // A thread that has just been joined may still be counted a moment.
+    let mut threads = thread_count()?;
+    for _ in 0..50 {
+        if threads == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        threads = thread_count()?;
+    }
     if threads != 1 {
         return Err(io::Error::other(format!(
             "cannot fork workers from a process with {threads} threads \
@@ -114,7 +122,10 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// after this call (`MAP_SHARED | MAP_ANONYMOUS`), mapped for the rest of
 /// the process's life.
 pub(crate) fn shared_atomics(count: usize) -> io::Result<&'static [AtomicU64]> {
-    let len = count.max(1) * std::mem::size_of::<AtomicU64>();
+    let len = count
+        .max(1)
+        .checked_mul(std::mem::size_of::<AtomicU64>())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
     // SAFETY: an anonymous mapping at an address the kernel chooses
     // touches no existing memory.
     let ptr = unsafe {
@@ -156,30 +167,62 @@ pub(crate) fn umask(mask: u32) -> u32 {
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
 }
 
-/// The user id for a user name or number.
-pub(crate) fn user_id(user: &str) -> io::Result<libc::uid_t> {
-    if let Ok(id) = user.parse() {
-        return Ok(id);
-    }
-    let name = CString::new(user).map_err(|_| invalid("user name with a NUL byte"))?;
-    let mut entry: libc::passwd = zeroed_passwd();
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
-    let mut found = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; getpwnam_r writes the
-    // entry's strings into `buffer`, of the length given.
-    let code = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
+/// A user as `--user` names it: id, primary group and name (from the
+/// password database; a number not in it has neither).
+pub(crate) struct User {
+    pub(crate) uid: libc::uid_t,
+    pub(crate) primary_gid: Option<libc::gid_t>,
+    name: Option<CString>,
+}
+
+/// Looks up a user by name or number.
+pub(crate) fn user(user: &str) -> io::Result<User> {
+    let numeric: Option<libc::uid_t> = user.parse().ok();
+    let name = match numeric {
+        Some(_) => None,
+        None => Some(CString::new(user).map_err(|_| invalid("user name with a NUL byte"))?),
     };
-    match (code, found.is_null()) {
-        (0, false) => Ok(entry.pw_uid),
-        (0, true) => Err(invalid(&format!("no user named {user:?}"))),
-        (code, _) => Err(io::Error::from_raw_os_error(code)),
+    let mut entry: libc::passwd = zeroed_passwd();
+    let mut found = std::ptr::null_mut();
+    let code = with_growing_buffer(|buffer| match (&name, numeric) {
+        // SAFETY: every pointer is valid for the call; getpw*_r writes the
+        // entry's strings into `buffer`, of the length given.
+        (Some(name), _) => unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        },
+        // SAFETY: as above.
+        (None, Some(uid)) => unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        },
+        (None, None) => unreachable!("a user is a name or a number"),
+    });
+    match (code, found.is_null(), numeric) {
+        (0, false, _) => Ok(User {
+            uid: entry.pw_uid,
+            primary_gid: Some(entry.pw_gid),
+            // SAFETY: on success pw_name points to a NUL-terminated string
+            // in the buffer, which is gone after the call: copied now.
+            name: Some(unsafe { std::ffi::CStr::from_ptr(entry.pw_name) }.to_owned()),
+        }),
+        (0, true, Some(uid)) => Ok(User {
+            uid,
+            primary_gid: None,
+            name: None,
+        }),
+        (0, true, None) => Err(invalid(&format!("no user named {user:?}"))),
+        (code, _, _) => Err(io::Error::from_raw_os_error(code)),
     }
 }
 
@@ -191,22 +234,39 @@ pub(crate) fn group_id(group: &str) -> io::Result<libc::gid_t> {
     let name = CString::new(group).map_err(|_| invalid("group name with a NUL byte"))?;
     // SAFETY: all-zero is a valid `group` (null pointers, zero ids).
     let mut entry: libc::group = unsafe { std::mem::zeroed() };
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
     let mut found = std::ptr::null_mut();
-    // SAFETY: as for getpwnam_r in `user_id`.
-    let code = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
+    let code = with_growing_buffer(|buffer| {
+        // SAFETY: as for getpwnam_r in `user`.
+        unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        }
+    });
     match (code, found.is_null()) {
         (0, false) => Ok(entry.gr_gid),
         (0, true) => Err(invalid(&format!("no group named {group:?}"))),
         (code, _) => Err(io::Error::from_raw_os_error(code)),
+    }
+}
+
+/// Runs a `get*_r` lookup `call` with a scratch buffer, again with one
+/// twice as large while it answers `ERANGE` (a group with many members
+/// needs more than any fixed size), up to 16 MiB; its last answer.
+fn with_growing_buffer(mut call: impl FnMut(&mut [libc::c_char]) -> libc::c_int) -> libc::c_int {
+    const LIMIT: usize = 16 << 20;
+    let mut size = 16 * 1024;
+    loop {
+        let mut buffer = vec![0 as libc::c_char; size];
+        let code = call(&mut buffer);
+        if code != libc::ERANGE || size >= LIMIT {
+            return code;
+        }
+        size *= 2;
     }
 }
 
@@ -215,21 +275,25 @@ fn zeroed_passwd() -> libc::passwd {
     unsafe { std::mem::zeroed() }
 }
 
-/// Switches the process to `gid`, then `uid` (group first: without root a
-/// process can no longer change its group).
-pub(crate) fn drop_privileges(
-    uid: Option<libc::uid_t>,
-    gid: Option<libc::gid_t>,
-) -> io::Result<()> {
+/// Switches the process to `user` and `group` (group first: without root
+/// a process can no longer change its group). With a user and no group,
+/// the user's primary group; the supplementary groups become the user's
+/// (`initgroups`), or just the group, never root's.
+pub(crate) fn drop_privileges(user: Option<&User>, group: Option<libc::gid_t>) -> io::Result<()> {
+    let gid = group.or(user.and_then(|user| user.primary_gid));
     if let Some(gid) = gid {
-        // SAFETY: setgroups with one valid gid, then setgid; plain values.
-        cvt(unsafe { libc::setgroups(1, &gid) })?;
-        // SAFETY: as above.
+        match user.and_then(|user| user.name.as_ref()) {
+            // SAFETY: a valid C string and a plain gid.
+            Some(name) => cvt(unsafe { libc::initgroups(name.as_ptr(), gid) })?,
+            // SAFETY: one valid gid.
+            None => cvt(unsafe { libc::setgroups(1, &gid) })?,
+        };
+        // SAFETY: setgid takes a plain value.
         cvt(unsafe { libc::setgid(gid) })?;
     }
-    if let Some(uid) = uid {
+    if let Some(user) = user {
         // SAFETY: setuid takes a plain value.
-        cvt(unsafe { libc::setuid(uid) })?;
+        cvt(unsafe { libc::setuid(user.uid) })?;
     }
     Ok(())
 }
@@ -307,5 +371,43 @@ pub(crate) fn wait_readable(
         },
         0 => Ok(None),
         _ => Ok(polled.iter().position(|p| p.revents != 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_buffers_grow_on_erange() {
+        let mut sizes = Vec::new();
+        let code = with_growing_buffer(|buffer| {
+            sizes.push(buffer.len());
+            if buffer.len() < 100_000 {
+                libc::ERANGE
+            } else {
+                0
+            }
+        });
+        assert_eq!(code, 0);
+        assert_eq!(sizes, [16384, 32768, 65536, 131072]);
+        let mut calls = 0;
+        assert_eq!(
+            with_growing_buffer(|_| {
+                calls += 1;
+                libc::ERANGE
+            }),
+            libc::ERANGE
+        );
+        assert_eq!(calls, 11);
+    }
+
+    #[test]
+    fn root_and_its_group_are_found() {
+        assert_eq!(user("root").unwrap().uid, 0);
+        assert_eq!(user("root").unwrap().primary_gid, Some(0));
+        assert_eq!(user("0").unwrap().uid, 0);
+        assert_eq!(group_id("root").unwrap(), 0);
+        assert!(user("no-such-user-moss").is_err());
     }
 }

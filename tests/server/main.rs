@@ -440,3 +440,47 @@ fn the_access_log_has_gunicorns_format() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--user` switches the workers (only the workers) to that user, its
+/// primary group and its groups, never keeping root's.
+#[test]
+fn workers_run_as_the_user_given() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |status: &str, name: &str| -> String {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if field(&status, "Uid:").split(' ').next() != Some("0") {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let moss = Moss::start(&["-k", "green", "-u", "nobody", "hello"]);
+    let pids = moss.wait_workers(1, &[]);
+    let worker = std::fs::read_to_string(format!("/proc/{}/status", pids[0])).unwrap();
+    assert_eq!(
+        field(&worker, "Uid:"),
+        "65534 65534 65534 65534",
+        "{worker}"
+    );
+    assert_eq!(
+        field(&worker, "Gid:"),
+        "65534 65534 65534 65534",
+        "{worker}"
+    );
+    assert!(
+        !field(&worker, "Groups:").split(' ').any(|g| g == "0"),
+        "{worker}"
+    );
+    let master = std::fs::read_to_string(format!("/proc/{}/status", moss.pid())).unwrap();
+    assert!(
+        field(&master, "Uid:").starts_with("0 "),
+        "the master stays root"
+    );
+    assert_eq!(get(&moss.addr, "/").unwrap().0, 200);
+    assert!(moss.stop().success());
+}

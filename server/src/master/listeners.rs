@@ -131,11 +131,19 @@ pub(crate) fn bind_all(binds: &[String], options: BindOptions) -> io::Result<Vec
 fn inherited() -> io::Result<Option<Vec<RawFd>>> {
     if let Ok(list) = std::env::var(INHERITED_FDS) {
         std::env::remove_var(INHERITED_FDS);
-        let fds = list
+        let mut fds = list
             .split(',')
             .map(|fd| fd.trim().parse::<RawFd>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| invalid(format!("{INHERITED_FDS}={list}: not a list of descriptors")))?;
+        // Each descriptor is owned once, and never stdin, stdout or stderr.
+        fds.sort_unstable();
+        fds.dedup();
+        if fds.iter().any(|&fd| fd <= 2) {
+            return Err(invalid(format!(
+                "{INHERITED_FDS}={list}: descriptors 0-2 are not listeners"
+            )));
+        }
         return Ok(Some(fds));
     }
     let (Ok(count), Ok(pid)) = (std::env::var("LISTEN_FDS"), std::env::var("LISTEN_PID")) else {

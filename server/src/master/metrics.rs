@@ -14,7 +14,12 @@ use crate::scoreboard::{Scoreboard, WorkerStats};
 const SCRAPE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A per-worker metric: name, type, help, and how to read it.
-type Series = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> f64);
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&WorkerStats) -> f64,
+);
 
 /// The exposition text.
 pub(super) fn render(

@@ -116,10 +116,11 @@ impl Master {
             },
         )?;
         if config.user.is_some() || config.group.is_some() {
-            let (uid, gid) = identities(&config)?;
+            let (user, group) = identities(&config)?;
+            let gid = group.or(user.as_ref().and_then(|user| user.primary_gid));
             for listener in &listeners {
                 if let Listener::Unix(_, Some(path)) = listener {
-                    sys::chown(path, uid, gid)?;
+                    sys::chown(path, user.as_ref().map(|user| user.uid), gid)?;
                 }
             }
         }
@@ -339,7 +340,11 @@ impl Master {
                 .count()
         };
         while current(&self.workers, self.generation) < self.target {
-            self.spawn_worker()?;
+            if let Err(error) = self.spawn_worker() {
+                // Out of processes or memory for now: the next turn retries.
+                log::error!("cannot start a worker: {error}");
+                break;
+            }
         }
         // After a reload the new workers are up before the old ones stop:
         // the listeners are shared, so no connection is refused meanwhile.
@@ -405,8 +410,16 @@ impl Master {
             }
             Forked::Child => {
                 slot.set_pid(sys::getpid() as u32);
-                let code = self.become_worker(slot_index, listeners);
-                sys::exit_now(code)
+                // Nothing of the worker may unwind back into the master's
+                // code in this process (it would clean up the master's
+                // pidfile and sockets): a panic ends the worker here.
+                let worker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.become_worker(slot_index, listeners)
+                }));
+                sys::exit_now(worker.unwrap_or_else(|_| {
+                    log::error!("Worker (pid:{}) panicked", sys::getpid());
+                    1
+                }))
             }
         }
     }
@@ -417,8 +430,8 @@ impl Master {
         // The worker keeps only what it serves on.
         self.metrics = None;
         if self.config.user.is_some() || self.config.group.is_some() {
-            let dropped =
-                identities(&self.config).and_then(|(uid, gid)| sys::drop_privileges(uid, gid));
+            let dropped = identities(&self.config)
+                .and_then(|(user, group)| sys::drop_privileges(user.as_ref(), group));
             if let Err(error) = dropped {
                 log::error!("Worker cannot switch user/group: {error}");
                 return BOOT_ERROR;
@@ -612,11 +625,11 @@ fn oldbin(path: &std::path::Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The user and group ids `--user` and `--group` name.
-fn identities(config: &Config) -> io::Result<(Option<libc::uid_t>, Option<libc::gid_t>)> {
-    let uid = config.user.as_deref().map(sys::user_id).transpose()?;
+/// The user and group `--user` and `--group` name.
+fn identities(config: &Config) -> io::Result<(Option<sys::User>, Option<libc::gid_t>)> {
+    let user = config.user.as_deref().map(sys::user).transpose()?;
     let gid = config.group.as_deref().map(sys::group_id).transpose()?;
-    Ok((uid, gid))
+    Ok((user, gid))
 }
 
 /// A worker's end, in gunicorn's words.
