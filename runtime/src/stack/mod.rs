@@ -22,7 +22,12 @@
 //! Untouched pages cost no memory: a parked green thread's stack is one
 //! resident page plus what it has used. Freed stacks go to a LIFO free list
 //! (hot stacks are reused first); past [`HOT_STACKS`] free stacks, released
-//! ones hand their pages back to the kernel.
+//! ones hand their pages back to the kernel, [`DISCARD_BATCH`] at a time.
+//!
+//! System calls are batched: a new slab's guards are installed together,
+//! and released stacks are discarded together (`process_madvise`, one call
+//! and one TLB flush for many ranges; one `madvise` each on kernels that
+//! do not take it).
 
 pub(crate) mod overflow;
 
@@ -37,6 +42,10 @@ use crate::sys::{self, GuardKind, Mapping};
 /// Free stacks kept with their pages resident; beyond this, released stacks
 /// are discarded (`MADV_DONTNEED`) before they go back to the free list.
 const HOT_STACKS: usize = 256;
+
+/// Released stacks past [`HOT_STACKS`] wait in a batch of this many before
+/// their pages are discarded together.
+const DISCARD_BATCH: usize = 64;
 
 /// Slots in the largest slab; slabs grow from 16 slots by doubling.
 const MAX_SLAB_SLOTS: usize = 4096;
@@ -122,6 +131,9 @@ struct PoolInner {
     slabs: RefCell<Vec<Slab>>,
     /// Start addresses of free slots whose guard is installed; LIFO.
     free: RefCell<Vec<usize>>,
+    /// Released slots whose pages wait to be discarded with the next batch
+    /// (reused as they are if the free list runs dry first).
+    pending: RefCell<Vec<usize>>,
     guard: Cell<GuardKind>,
     budget: Rc<StackBudget>,
 }
@@ -129,9 +141,12 @@ struct PoolInner {
 #[derive(Debug)]
 struct Slab {
     mapping: Mapping,
-    /// Slots handed out at least once (their guard is installed).
+    /// Slots handed out at least once.
     used: usize,
     slots: usize,
+    /// Every slot's guard was installed when the slab was made (else each
+    /// is installed when its slot is first handed out).
+    guarded: bool,
 }
 
 impl StackPool {
@@ -145,6 +160,7 @@ impl StackPool {
                 slot_size: stack_size + page,
                 slabs: RefCell::new(Vec::new()),
                 free: RefCell::new(Vec::new()),
+                pending: RefCell::new(Vec::new()),
                 guard: Cell::new(preferred_guard()),
                 budget,
             }),
@@ -162,21 +178,27 @@ impl StackPool {
     /// a burst of thousands of green threads leaves fully touched.
     pub(crate) fn trim(&self) {
         let inner = &self.inner;
+        inner.discard_pending();
         let page = sys::page_size();
         let keep = page.min(inner.stack_size);
-        for &start in inner.free.borrow().iter() {
-            // SAFETY: a free slot of a slab this pool owns; above its guard
-            // page and below its top page nothing lives (no coroutine runs
-            // on a free stack), so its pages may be zeroed.
-            unsafe { sys::discard(start + page, inner.slot_size - page - keep) };
-        }
+        let ranges: Vec<(usize, usize)> = inner
+            .free
+            .borrow()
+            .iter()
+            .map(|&start| (start + page, inner.slot_size - page - keep))
+            .collect();
+        // SAFETY: free slots of slabs this pool owns; above their guard
+        // page and below their top page nothing lives (no coroutine runs
+        // on a free stack), so their pages may be zeroed.
+        unsafe { sys::discard_many(&ranges) };
     }
 
     /// Takes a stack from the pool, carving a new slab when none is free.
     pub(crate) fn take(&self) -> io::Result<PooledStack> {
         let inner = &self.inner;
         inner.budget.check()?;
-        let start = match inner.free.borrow_mut().pop() {
+        let reused = inner.free.borrow_mut().pop();
+        let start = match reused.or_else(|| inner.pending.borrow_mut().pop()) {
             Some(start) => start,
             None => self.carve()?,
         };
@@ -194,16 +216,31 @@ impl StackPool {
         if slabs.last().is_none_or(|slab| slab.used == slab.slots) {
             let slots = (16usize << slabs.len().min(8)).min(MAX_SLAB_SLOTS);
             let mapping = Mapping::reserve(slots * inner.slot_size)?;
+            // All the slab's guards at once, when they cost no mapping.
+            let guarded = inner.guard.get() == GuardKind::Madvise && {
+                let page = sys::page_size();
+                let guards: Vec<(usize, usize)> = (0..slots)
+                    .map(|slot| (mapping.start() + slot * inner.slot_size, page))
+                    .collect();
+                // SAFETY: each range is the first page of a slot of the new
+                // mapping, which this pool owns and nothing uses yet.
+                unsafe { sys::install_guards(&guards) }.is_ok()
+            };
             slabs.push(Slab {
                 mapping,
                 used: 0,
                 slots,
+                guarded,
             });
         }
         let slab = slabs
             .last_mut()
             .expect("a slab with a free slot was just ensured");
         let start = slab.mapping.start() + slab.used * inner.slot_size;
+        if slab.guarded {
+            slab.used += 1;
+            return Ok(start);
+        }
         // SAFETY: the guard page is the first page of a slot of a mapping
         // this pool owns, and the slot was never handed out, so no Rust
         // object lives there.
@@ -281,15 +318,41 @@ unsafe impl Stack for PooledStack {
 impl Drop for PooledStack {
     fn drop(&mut self) {
         let pool = &self.pool;
-        let mut free = pool.free.borrow_mut();
-        if free.len() >= HOT_STACKS && !pool.budget.shutting_down.get() {
-            let page = sys::page_size();
-            // SAFETY: the usable part of our slot (above the guard); the
-            // coroutine that ran on it is finished, so nothing lives there.
-            unsafe { sys::discard(self.start + page, pool.slot_size - page) };
-        }
-        free.push(self.start);
         pool.budget.in_use.set(pool.budget.in_use.get() - 1);
+        let hot = pool.free.borrow().len() < HOT_STACKS;
+        if hot || pool.budget.shutting_down.get() {
+            pool.free.borrow_mut().push(self.start);
+            return;
+        }
+        let full = {
+            let mut pending = pool.pending.borrow_mut();
+            pending.push(self.start);
+            pending.len() >= DISCARD_BATCH
+        };
+        if full {
+            pool.discard_pending();
+        }
+    }
+}
+
+impl PoolInner {
+    /// Discards the pages of the released stacks waiting for it, together,
+    /// and moves them to the free list.
+    fn discard_pending(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
+            return;
+        }
+        let page = sys::page_size();
+        let ranges: Vec<(usize, usize)> = pending
+            .iter()
+            .map(|&start| (start + page, self.slot_size - page))
+            .collect();
+        // SAFETY: the usable parts (above the guards) of slots of slabs
+        // this pool owns; their coroutines are finished and the slots are
+        // in no list but `pending`, so nothing lives there.
+        unsafe { sys::discard_many(&ranges) };
+        self.free.borrow_mut().extend(pending);
     }
 }
 

@@ -163,6 +163,80 @@ pub(crate) unsafe fn discard(addr: usize, len: usize) {
     let _ = syscall!(madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED));
 }
 
+/// `PIDFD_SELF`: the calling process, for `process_madvise` (Linux ≥ 6.14
+/// takes any advice for it). Not yet in the `libc` crate.
+const PIDFD_SELF: libc::c_int = -10000;
+
+/// Ranges `process_madvise` takes in one call (`UIO_MAXIOV`).
+const ADVISE_BATCH: usize = 1024;
+
+/// Applies `advice` to every `(addr, len)` range: one system call per
+/// [`ADVISE_BATCH`] ranges where the kernel takes them together
+/// (`process_madvise` on `PIDFD_SELF`), else one `madvise` each; the
+/// first error, after trying every range.
+///
+/// # Safety
+/// As for the advice's single-range form: every range page aligned, inside
+/// a mapping owned by the caller, holding no live Rust object.
+unsafe fn advise_many(ranges: &[(usize, usize)], advice: libc::c_int) -> io::Result<()> {
+    let mut error = None;
+    for chunk in ranges.chunks(ADVISE_BATCH) {
+        let iov: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|&(addr, len)| libc::iovec {
+                iov_base: addr as *mut libc::c_void,
+                iov_len: len,
+            })
+            .collect();
+        let total: usize = chunk.iter().map(|&(_, len)| len).sum();
+        // SAFETY: `iov` is a valid array of `iov.len()` iovecs naming the
+        // caller's ranges, which by the function's contract may take the
+        // advice; PIDFD_SELF names this process.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF,
+                iov.as_ptr(),
+                iov.len(),
+                advice,
+                0,
+            )
+        };
+        if done >= 0 && done as usize == total {
+            continue;
+        }
+        // Not taken together (an older kernel), or in part: each range on
+        // its own (advising a range twice is harmless for these advices).
+        for &(addr, len) in chunk {
+            // SAFETY: by the function's contract.
+            if let Err(e) = syscall!(madvise(addr as *mut libc::c_void, len, advice)) {
+                error.get_or_insert(e);
+            }
+        }
+    }
+    error.map_or(Ok(()), Err)
+}
+
+/// Makes each `(addr, len)` range a guard region with
+/// `MADV_GUARD_INSTALL`, in as few system calls as the kernel allows.
+///
+/// # Safety
+/// As for [`install_guard`], for every range.
+pub(crate) unsafe fn install_guards(ranges: &[(usize, usize)]) -> io::Result<()> {
+    // SAFETY: forwarded from the caller.
+    unsafe { advise_many(ranges, MADV_GUARD_INSTALL) }
+}
+
+/// [`discard`] for many ranges, in as few system calls (and TLB flushes)
+/// as the kernel allows.
+///
+/// # Safety
+/// As for [`discard`], for every range.
+pub(crate) unsafe fn discard_many(ranges: &[(usize, usize)]) {
+    // SAFETY: forwarded from the caller.
+    let _ = unsafe { advise_many(ranges, libc::MADV_DONTNEED) };
+}
+
 /// Gives the allocator's free memory back to the kernel where it can
 /// (glibc keeps freed heap in its arenas: after a burst of connections,
 /// most of it). A no-op on other C libraries.
