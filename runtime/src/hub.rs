@@ -80,6 +80,7 @@ impl Default for HubBuilder {
                 max_stacks: None,
                 offload_threads: crate::offload::DEFAULT_OFFLOAD_THREADS,
                 max_blocking_time: None,
+                trace: std::env::var_os("MOSS_TRACE").is_some_and(|v| v != "0" && !v.is_empty()),
             },
         }
     }
@@ -137,6 +138,17 @@ impl HubBuilder {
     /// ```
     pub fn max_blocking_time(mut self, threshold: Duration) -> HubBuilder {
         self.config.max_blocking_time = Some(threshold);
+        self
+    }
+
+    /// Logs every switch (which green thread the hub resumes, and how it
+    /// leaves: yielded, parked on what, finished) and every epoll wait, at
+    /// `info` level with the target `moss::trace`: how a hub interleaves
+    /// its green threads, made visible. Off unless set, or unless
+    /// `MOSS_TRACE=1` is in the environment; when off it costs one branch
+    /// per switch. Heavy: for understanding and debugging, not production.
+    pub fn trace(mut self, on: bool) -> HubBuilder {
+        self.config.trace = on;
         self
     }
 
@@ -315,7 +327,13 @@ fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
             }
         };
         hub.counters.polls.set(hub.counters.polls.get() + 1);
+        if hub.config.trace {
+            log::info!(target: "moss::trace", "hub: epoll wait (timeout {timeout:?}, {} ready, {} waiting for I/O)", hub.ready_len(), hub.reactor.waiting());
+        }
         hub.reactor.poll(timeout).map_err(Stop::Poll)?;
+        if hub.config.trace {
+            log::info!(target: "moss::trace", "hub: epoll returned ({} ready)", hub.ready_len());
+        }
         hub.remote.drain();
     }
 }

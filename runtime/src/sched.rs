@@ -29,9 +29,13 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Hub>>> = const { RefCell::new(None) };
 }
 
-/// The hub on this OS thread.
+/// The hub on this OS thread (`None` also while the thread's locals are
+/// being destroyed, when a registration dropped late asks).
 pub(crate) fn current() -> Option<Rc<Hub>> {
-    CURRENT.with(|current| current.borrow().clone())
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 /// The green thread running on this OS thread.
@@ -85,6 +89,37 @@ const TRIM_BURST: usize = 1024;
 /// Least time between two trims.
 const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Logs a switch into `green` (the hub's trace).
+#[cold]
+fn trace_resume(green: &Green) {
+    log::info!(
+        target: "moss::trace",
+        "hub: resume green thread {}{}",
+        green.info.id,
+        green
+            .info
+            .name
+            .as_deref()
+            .map(|name| format!(" ({name})"))
+            .unwrap_or_default()
+    );
+}
+
+/// Logs how `green` left the processor (the hub's trace).
+#[cold]
+fn trace_suspend(green: &Green, finished: bool) {
+    let how = match (finished, green.state.get()) {
+        (true, _) => "finished",
+        (false, State::Ready) => "yielded",
+        (false, State::Parked) => {
+            let what = green.waiting_on.get();
+            return log::info!(target: "moss::trace", "hub: green thread {} parked on {what}", green.info.id);
+        }
+        (false, _) => "suspended",
+    };
+    log::info!(target: "moss::trace", "hub: green thread {} {how}", green.info.id);
+}
+
 /// Settings fixed when a hub starts.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -95,6 +130,9 @@ pub(crate) struct Config {
     pub(crate) offload_threads: usize,
     /// Threshold of the blocking monitor; `None`: no monitor.
     pub(crate) max_blocking_time: Option<std::time::Duration>,
+    /// Log every switch and every epoll wait (`HubBuilder::trace`, or
+    /// `MOSS_TRACE=1` in the environment).
+    pub(crate) trace: bool,
 }
 
 /// The hub: a green-thread scheduler on one OS thread (its run queue,
@@ -179,6 +217,11 @@ impl Hub {
     #[inline(always)]
     pub(crate) fn make_ready(&self, green: Rc<Green>) {
         self.ready.borrow_mut().push_back(green);
+    }
+
+    /// Green threads ready to run now.
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
     }
 
     /// Whether any green thread is ready to run.
@@ -285,6 +328,9 @@ impl Hub {
         if let Some(monitor) = &self.monitor {
             monitor.enter(green.info.id);
         }
+        if self.config.trace {
+            trace_resume(&green);
+        }
         let finished = green
             .context
             .borrow_mut()
@@ -293,6 +339,9 @@ impl Hub {
             .resume(&green);
         if let Some(monitor) = &self.monitor {
             monitor.leave();
+        }
+        if self.config.trace {
+            trace_suspend(&green, finished);
         }
         self.counters.switches.set(self.counters.switches.get() + 1);
         if finished {
