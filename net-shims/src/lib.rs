@@ -46,11 +46,16 @@
 //! ```
 //!
 //! See `docs/net.md` for timeouts, cross-hub use and caveats.
+//!
+//! The crate also carries the [`patch`] layer: libc's blocking socket and
+//! sleep calls, hooked so that unmodified blocking code (`std::net`,
+//! `std::thread::sleep`, C libraries) parks green threads too.
 
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_code)]
 
 mod addr;
+pub mod patch;
 mod source;
 #[allow(unsafe_code)]
 mod sys;

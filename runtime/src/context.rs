@@ -234,8 +234,12 @@ fn wrap<'a>(body: impl FnOnce() + 'a) -> impl FnOnce(&Yielder<(), ()>, ()) + 'a 
     }
 }
 
-/// Whether the caller runs inside a green thread.
-pub(crate) fn in_green_thread() -> bool {
+/// Whether the caller runs inside a green thread: one read of a
+/// const-initialised thread-local without destructor, so it is cheap and
+/// safe to call anywhere (before `main`, in a signal handler, while the
+/// thread's locals are being destroyed).
+#[inline]
+pub fn in_green_thread() -> bool {
     !YIELDER.with(Cell::get).is_null()
 }
 

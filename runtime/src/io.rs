@@ -14,6 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,9 +117,17 @@ impl Reactor {
     /// indefinitely) and wakes the green threads that wait for them.
     /// Returns whether the cross-thread waker fired.
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut woken = 0;
         while let Some(index) = self.shared.orphans.pop() {
-            self.remove(index);
+            woken += self.remove(index);
         }
+        // Waiters of a registration revoked on another thread woke just
+        // now: they are ready to run, so this poll must not wait.
+        let timeout = if woken > 0 {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         let mut events = self.events.borrow_mut();
         if let Err(err) = self.poll.borrow_mut().poll(&mut events, timeout) {
             if err.kind() != io::ErrorKind::Interrupted {
@@ -149,13 +158,13 @@ impl Reactor {
         Ok(remote)
     }
 
-    /// Forgets an entry, waking whoever still waits on it.
-    fn remove(&self, index: usize) {
+    /// Forgets an entry, waking whoever still waits on it; returns how
+    /// many woke.
+    fn remove(&self, index: usize) -> usize {
         let entry = self.entries.borrow_mut().try_remove(index);
-        if let Some(mut entry) = entry {
-            entry.readers.wake_all();
-            entry.writers.wake_all();
-        }
+        entry.map_or(0, |mut entry| {
+            entry.readers.wake_all() + entry.writers.wake_all()
+        })
     }
 }
 
@@ -192,6 +201,9 @@ pub struct Registration {
     fd: RawFd,
     index: usize,
     shared: Arc<Shared>,
+    /// Set once by [`Registration::revoke`]: the hub's entry is gone (or
+    /// queued for removal), so `index` may name someone else's entry.
+    revoked: AtomicBool,
 }
 
 impl std::fmt::Debug for Registration {
@@ -238,6 +250,7 @@ impl Registration {
             fd,
             index,
             shared: Arc::clone(&reactor.shared),
+            revoked: AtomicBool::new(false),
         })
     }
 
@@ -287,6 +300,47 @@ impl Registration {
         self.park(interest, deadline, false)
     }
 
+    /// Deregisters the descriptor now, from any OS thread, and wakes
+    /// every green thread waiting on it ([`Wake::Ready`]: they retry and
+    /// must find out for themselves that the descriptor is gone); later
+    /// waits return at once. For a descriptor about to be closed while
+    /// green threads may wait on it: call it before the close (see
+    /// `Drop`). Dropping a revoked registration does nothing more.
+    pub fn revoke(&self) {
+        if self.revoked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _ = self.shared.registry.deregister(&mut SourceFd(&self.fd));
+        self.forget_entry(true);
+    }
+
+    /// [`Registration::revoke`] for a descriptor that is already closed
+    /// (its number may name another file now): the hub forgets the entry
+    /// and wakes its waiters without `epoll_ctl`, which would act on
+    /// whatever file holds the number now.
+    pub fn abandon(&self) {
+        if !self.revoked.swap(true, Ordering::AcqRel) {
+            self.forget_entry(true);
+        }
+    }
+
+    /// Removes the hub's entry (waking its waiters): at once on the hub's
+    /// own thread, else through the orphan queue, waking the hub when
+    /// `wake` so that the waiters do not wait for its next event.
+    fn forget_entry(&self, wake: bool) {
+        match sched::current().filter(|sched| sched.reactor.shared.hub == self.shared.hub) {
+            Some(sched) => {
+                sched.reactor.remove(self.index);
+            }
+            None => {
+                self.shared.orphans.push(self.index);
+                if wake {
+                    let _ = self.shared.waker.wake();
+                }
+            }
+        }
+    }
+
     fn park(
         &self,
         interest: Interest,
@@ -300,6 +354,10 @@ impl Registration {
             return Err(io::Error::other(
                 "moss: this descriptor is registered with another hub",
             ));
+        }
+        if self.revoked.load(Ordering::Acquire) {
+            // The entry is gone; `index` may be someone else's now.
+            return Ok(Ok(Wake::Ready));
         }
         let what = match interest {
             Interest::Readable => "readable",
@@ -373,10 +431,10 @@ impl Drop for Registration {
         // Deregister before the caller closes the descriptor: epoll keeps
         // reporting a closed fd that has live duplicates, and cannot remove
         // it afterwards.
-        let _ = self.shared.registry.deregister(&mut SourceFd(&self.fd));
-        match sched::current().filter(|sched| sched.reactor.shared.hub == self.shared.hub) {
-            Some(sched) => sched.reactor.remove(self.index),
-            None => self.shared.orphans.push(self.index),
+        if *self.revoked.get_mut() {
+            return;
         }
+        let _ = self.shared.registry.deregister(&mut SourceFd(&self.fd));
+        self.forget_entry(false);
     }
 }

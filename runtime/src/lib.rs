@@ -49,12 +49,15 @@ pub mod sync;
 mod sys;
 mod time;
 
+pub use context::in_green_thread;
 pub use green::{
     current, spawn, try_current, Builder, GreenId, GreenThread, JoinError, JoinHandle,
 };
 pub use hub::{run, HubBuilder, DEFAULT_ROOT_STACK_SIZE, DEFAULT_STACK_SIZE};
 pub use local::GreenLocal;
-pub use offload::{spawn_blocking, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE};
+pub use offload::{
+    spawn_blocking, spawn_blocking_foreign, DEFAULT_OFFLOAD_THREADS, OFFLOAD_KEEP_ALIVE,
+};
 pub use sched::Hub;
 pub use stats::{stats, Stats};
 pub use sync::{Group, Pool};

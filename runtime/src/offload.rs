@@ -201,6 +201,37 @@ where
     let Some(sched) = sched::current().filter(|_| context::in_green_thread()) else {
         return f();
     };
+    let completion = submit(&sched, f);
+    let _external = ExternalWait::new(sched);
+    loop {
+        let mut slot = completion.slot.lock();
+        if let Some(result) = slot.result.take() {
+            return match result {
+                Ok(value) => value,
+                Err(payload) => {
+                    // Re-raised here, where the panic hook does not see it
+                    // (it ran on the offload thread): record the unwind.
+                    sched::with_running(|green| green.panicked.set(true));
+                    panic::resume_unwind(payload)
+                }
+            };
+        }
+        // A caller that is unwinding (a destructor) cannot be interrupted
+        // again: it waits for the job, parked like any other wait.
+        park::park_native_shielded("spawn_blocking", None, move |unparker| {
+            slot.waiter = Some(unparker.remote());
+            drop(slot);
+        });
+    }
+}
+
+/// Queues `f` on the hub's pool; its result (or panic) lands in the
+/// returned completion, whose waiter is woken.
+fn submit<F, T>(sched: &sched::Hub, f: F) -> Arc<Completion<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let completion = Arc::new(Completion {
         slot: Mutex::new(Slot {
             result: None,
@@ -229,26 +260,37 @@ where
         // pool is held, so a job may itself call `spawn_blocking`.
         OffloadPool::run_queued(&shared);
     }
+    completion
+}
+
+/// [`spawn_blocking`] for foreign (C) frames, which must not unwind: a
+/// panic of `f` comes back as `Ok(Err(payload))`, and a kill or an
+/// elapsed `moss::timeout` while `f` runs as `Err(interrupt)` at once,
+/// the interrupt staying pending for the next Rust-native blocking point.
+/// `f` then runs to completion on its OS thread and its result is dropped
+/// there. Outside a green thread it runs `f` on the calling thread.
+///
+/// # Errors
+/// The interrupt that ended the wait.
+pub fn spawn_blocking_foreign<F, T>(f: F) -> Result<thread::Result<T>, park::Interrupt>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let Some(sched) = sched::current().filter(|_| context::in_green_thread()) else {
+        return Ok(panic::catch_unwind(AssertUnwindSafe(f)));
+    };
+    let completion = submit(&sched, f);
     let _external = ExternalWait::new(sched);
     loop {
         let mut slot = completion.slot.lock();
         if let Some(result) = slot.result.take() {
-            return match result {
-                Ok(value) => value,
-                Err(payload) => {
-                    // Re-raised here, where the panic hook does not see it
-                    // (it ran on the offload thread): record the unwind.
-                    sched::with_running(|green| green.panicked.set(true));
-                    panic::resume_unwind(payload)
-                }
-            };
+            return Ok(result);
         }
-        // A caller that is unwinding (a destructor) cannot be interrupted
-        // again: it waits for the job, parked like any other wait.
-        park::park_native_shielded("spawn_blocking", None, move |unparker| {
+        park::park_unless_unwinding("spawn_blocking", None, move |unparker| {
             slot.waiter = Some(unparker.remote());
             drop(slot);
-        });
+        })?;
     }
 }
 

@@ -380,6 +380,21 @@ pub(crate) fn raise_or_report(interrupt: Interrupt) -> Wake {
     Wake::Interrupted
 }
 
+/// Lets every other runnable green thread run once, without delivering
+/// a pending interrupt (for code with foreign (C) frames on the stack,
+/// which must not unwind). A foreign blocking call that returns at once
+/// because an interrupt is pending calls it first, so that a C loop
+/// retrying such a call cannot hold the hub. Does nothing outside a
+/// green thread.
+pub fn yield_foreign() {
+    if !crate::context::in_green_thread() {
+        return;
+    }
+    // The hub queues a green thread that suspends in the Ready state.
+    sched::with_running(|green| green.state.set(State::Ready));
+    crate::context::suspend();
+}
+
 /// Ends `unparker`'s park, if it is still waiting, with
 /// [`Wake::Interrupted`] (for a shielded park: "decide again").
 pub(crate) fn redecide(unparker: &Unparker) {
