@@ -188,11 +188,21 @@ fn hup_under_load(class: &str) {
     assert!(moss.stop().success());
 }
 
-/// USR2 starts a new master on the same listeners; after WINCH and TERM
-/// to the old one, the new one serves alone.
+/// USR2 starts a new master on the same listeners, from the binary now at
+/// the path the old one was started from (here replaced, as an upgrade
+/// replaces it); after WINCH and TERM to the old one, the new one serves
+/// alone.
 #[test]
 fn usr2_upgrades_without_stopping_service() {
-    let mut old = Moss::start(&["-k", "green", "-w", "1", "hello"]);
+    let dir = std::env::temp_dir().join(format!("moss-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join("moss");
+    std::fs::copy(env!("CARGO_BIN_EXE_moss"), &binary).unwrap();
+    let mut old = Moss::start_binary(&binary, &["-k", "green", "-w", "1", "hello"]);
+    // The upgrade: a new file at the same path (the old one is deleted).
+    let staged = dir.join("moss.new");
+    std::fs::copy(env!("CARGO_BIN_EXE_moss"), &staged).unwrap();
+    std::fs::rename(&staged, &binary).unwrap();
     old.signal("USR2");
     let started = old.wait_log("Started a new master (pid: ");
     let new_pid: u32 = started
@@ -222,6 +232,41 @@ fn usr2_upgrades_without_stopping_service() {
         get(&old.addr, "/").is_err(),
         "the new master stopped on TERM"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A worker told to stop answers a keep-alive client's request in flight
+/// with `Connection: close`, rather than keeping it until the graceful
+/// timeout kills the worker under it.
+#[test]
+fn a_stopping_worker_tells_keep_alive_clients_to_close() {
+    use std::io::{Read, Write};
+    for class in ["gthread", "green"] {
+        let mut moss = Moss::start(&["-k", class, "-w", "1", "sleep"]);
+        let mut client = std::net::TcpStream::connect(&moss.addr).unwrap();
+        client.set_read_timeout(Some(support::PATIENCE)).unwrap();
+        client
+            .write_all(b"GET /sleep?ms=1000 HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < support::PATIENCE {
+            let metrics = moss.metrics();
+            if metric_lines(&metrics, "moss_worker_requests_in_flight").any(|(_, v)| v >= 1.0) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        moss.signal("TERM");
+        let mut response = Vec::new();
+        client.read_to_end(&mut response).unwrap();
+        let response = String::from_utf8_lossy(&response).to_ascii_lowercase();
+        assert!(response.starts_with("http/1.1 200"), "{class}: {response}");
+        assert!(
+            response.contains("connection: close"),
+            "{class}: {response}"
+        );
+        assert!(moss.wait_exit().success(), "{class}");
+    }
 }
 
 /// TERM lets a request in flight finish before the workers exit.
@@ -299,7 +344,12 @@ fn takes_a_listener_from_systemd() {
         "exec 3<&{fd}; LISTEN_FDS=1 LISTEN_PID=$$ exec {} -k green hello",
         env!("CARGO_BIN_EXE_moss")
     );
-    let moss = Moss::spawn(Command::new("sh").arg("-c").arg(script), addr.clone(), None);
+    // bash: dash takes only one-digit descriptors in `3<&N`.
+    let moss = Moss::spawn(
+        Command::new("bash").arg("-c").arg(script),
+        addr.clone(),
+        None,
+    );
     drop(listener);
     moss.wait_until_serving();
     assert_eq!(get(&addr, "/").unwrap().0, 200);

@@ -35,6 +35,11 @@ impl Moss {
     /// Starts `moss ARGS` bound to a free port (unless `args` has a `-b`),
     /// with metrics on another, and waits until it answers.
     pub fn start(args: &[&str]) -> Moss {
+        Moss::start_binary(Path::new(env!("CARGO_BIN_EXE_moss")), args)
+    }
+
+    /// [`Moss::start`] with the binary at `binary`.
+    pub fn start_binary(binary: &Path, args: &[&str]) -> Moss {
         let addr = format!("127.0.0.1:{}", free_port());
         let metrics = format!("127.0.0.1:{}", free_port());
         let mut full: Vec<String> = Vec::new();
@@ -44,11 +49,7 @@ impl Moss {
         }
         full.extend(["--metrics-bind".to_owned(), metrics.clone()]);
         full.extend(args.iter().map(|a| (*a).to_owned()));
-        let moss = Moss::spawn(
-            Command::new(env!("CARGO_BIN_EXE_moss")).args(&full),
-            addr,
-            Some(metrics),
-        );
+        let moss = Moss::spawn(Command::new(binary).args(&full), addr, Some(metrics));
         if !binds {
             moss.wait_until_serving();
         }

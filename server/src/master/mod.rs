@@ -100,6 +100,10 @@ pub(crate) struct Master {
     pidfile: Option<PathBuf>,
     /// A new master started by USR2, while it runs.
     successor: Option<Pid>,
+    /// The binary's path when the master started: USR2 runs what is at
+    /// that path then (a replaced binary; `current_exe` would name the
+    /// deleted one).
+    executable: Option<PathBuf>,
     pid: Pid,
 }
 
@@ -169,6 +173,7 @@ impl Master {
             metrics,
             pidfile,
             successor: None,
+            executable: std::env::current_exe().ok(),
             pid,
         })
     }
@@ -521,7 +526,9 @@ impl Master {
             if let Some(path) = &self.pidfile {
                 std::fs::rename(path, oldbin(path))?;
             }
-            let exe = std::env::current_exe()?;
+            let exe = self.executable.clone().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "the binary's path is unknown")
+            })?;
             let mut command = std::process::Command::new(exe);
             command
                 .args(std::env::args_os().skip(1))

@@ -32,6 +32,8 @@ use crate::{ConnInfo, Connection, HttpConfig, Served, Transport};
 struct Job {
     connection: Connection<Box<dyn Transport + Send>>,
     fd: RawFd,
+    /// Accepted and not yet served: its client is sending a request.
+    fresh: bool,
     _open: OpenConnection,
 }
 
@@ -130,7 +132,16 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     for listener in &setup.listeners {
         let _ = poll.registry().deregister(&mut SourceFd(&listener.fd()));
     }
-    idle.clear();
+    // A connection accepted and not yet served, or one whose next request
+    // has arrived, is served (its client is already talking); the others
+    // are idle keep-alive connections, closed as gunicorn closes them.
+    for (_, (job, _)) in idle.drain() {
+        let _ = poll.registry().deregister(&mut SourceFd(&job.fd));
+        let waiting = crate::sys::wait_readable(&[job.fd], std::time::Duration::ZERO)?.is_some();
+        if (job.fresh || waiting) && jobs.send(job).is_err() {
+            break;
+        }
+    }
     let deadline = Instant::now() + setup.graceful_timeout;
     while open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         setup.slot.beat();
@@ -218,6 +229,7 @@ fn accept(
     Ok(Some(Job {
         connection,
         fd,
+        fresh: true,
         _open: app.connection_counting(Arc::clone(open)),
     }))
 }
@@ -238,6 +250,7 @@ fn serve_jobs(
         let Ok(mut job) = job else {
             return;
         };
+        job.fresh = false;
         match job.connection.serve_ready(app, http) {
             Ok(Served::Idle) => {
                 if give_back.send(job).is_ok() {

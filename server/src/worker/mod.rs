@@ -150,7 +150,17 @@ impl App for Counted {
         }
         self.slot.count_in_flight(true);
         let _in_flight = InFlight(self.slot);
-        self.app.call(request)
+        let mut response = self.app.call(request);
+        if self.flags.stopping() {
+            // Draining: a keep-alive client (a proxy reusing upstream
+            // connections) is told to go, rather than kept until the
+            // graceful timeout kills the worker under it.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
