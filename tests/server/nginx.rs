@@ -27,7 +27,11 @@ http {{
     access_log off;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
-    upstream moss {{ server unix:{socket} fail_timeout=0; keepalive 16; }}
+    upstream moss {{
+        server unix:{socket} fail_timeout=0;
+        keepalive 16;
+        keepalive_timeout 1s;
+    }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
