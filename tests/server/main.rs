@@ -534,3 +534,56 @@ fn workers_run_as_the_user_given() {
     assert_eq!(get(&moss.addr, "/").unwrap().0, 200);
     assert!(moss.stop().success());
 }
+
+/// USR1 reopens the log files (log rotation): after the access log is
+/// moved away, the next requests go to a new file at the same path.
+#[test]
+fn usr1_reopens_the_log_files() {
+    let dir = std::env::temp_dir().join(format!("moss-usr1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("access.log");
+    let moss = Moss::start(&[
+        "-k",
+        "green",
+        "--access-logfile",
+        path.to_str().unwrap(),
+        "hello",
+    ]);
+    assert_eq!(get(&moss.addr, "/before").unwrap().0, 200);
+    let rotated = dir.join("access.log.1");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains("/before")
+    {
+        assert!(
+            started.elapsed() < support::PATIENCE,
+            "the first line never came"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::rename(&path, &rotated).unwrap();
+    moss.signal("USR1");
+    moss.wait_log("Handling signal: usr1");
+    // The workers reopen at their next tick: ask until a line lands there.
+    let started = std::time::Instant::now();
+    loop {
+        assert_eq!(get(&moss.addr, "/after").unwrap().0, 200);
+        if std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("/after")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < support::PATIENCE,
+            "no new access log at {path:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("/before"));
+    assert!(moss.stop().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
