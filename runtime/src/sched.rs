@@ -84,7 +84,7 @@ impl HubId {
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Green threads alive at once that make a burst worth trimming after.
-const TRIM_BURST: usize = 1024;
+const TRIM_BURST: usize = 256;
 
 /// Least time between two trims.
 const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
