@@ -3,15 +3,17 @@
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use super::Restarts;
 use crate::config::WorkerClass;
 use crate::scoreboard::{Scoreboard, WorkerStats};
 
-/// How long a scrape may take before the master gives up on it (the master
-/// answers scrapes between its other duties).
-const SCRAPE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a scrape may take to send its request before the master drops
+/// it (the master reads scrapes as they become readable, between its other
+/// duties, never waiting on one).
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A per-worker metric: name, type, help, and how to read it.
 type Series = (
@@ -122,22 +124,67 @@ pub(super) fn render(
     out
 }
 
-/// Reads the scrape's request head (whatever it asks) and answers `text`.
-pub(super) fn answer(mut stream: TcpStream, text: &str) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(SCRAPE_TIMEOUT))?;
-    stream.set_write_timeout(Some(SCRAPE_TIMEOUT))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match stream.read(&mut buf)? {
-            0 => break,
-            n => head.extend_from_slice(&buf[..n]),
+/// A scrape whose request head is still arriving: the master reads it
+/// when the socket is readable, never waiting on it.
+pub(super) struct Scrape {
+    stream: TcpStream,
+    head: Vec<u8>,
+    since: Instant,
+}
+
+impl Scrape {
+    /// A scrape just accepted.
+    pub(super) fn new(stream: TcpStream) -> io::Result<Scrape> {
+        stream.set_nonblocking(true)?;
+        Ok(Scrape {
+            stream,
+            head: Vec::new(),
+            since: Instant::now(),
+        })
+    }
+
+    /// The socket, to poll.
+    pub(super) fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Whether it has waited longer than [`SCRAPE_TIMEOUT`] for its head.
+    pub(super) fn expired(&self) -> bool {
+        self.since.elapsed() > SCRAPE_TIMEOUT
+    }
+
+    /// Reads what arrived; `Ok(true)` once the head is whole (or the client
+    /// stopped sending), when [`Scrape::answer`] may follow.
+    pub(super) fn read(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => {
+                    self.head.extend_from_slice(&buf[..n]);
+                    if self.head.windows(4).any(|w| w == b"\r\n\r\n") || self.head.len() > 16 * 1024
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    stream.write_all(response.as_bytes())
+
+    /// Sends `text` (whatever the request asked) and closes. The answer
+    /// is a few KiB, which the socket's buffer takes at once.
+    pub(super) fn answer(mut self, text: &str) -> io::Result<()> {
+        self.stream.set_nonblocking(false)?;
+        self.stream.set_write_timeout(Some(SCRAPE_TIMEOUT))?;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
+        self.stream.write_all(response.as_bytes())?;
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        Ok(())
+    }
 }

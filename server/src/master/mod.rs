@@ -97,6 +97,8 @@ pub(crate) struct Master {
     generation: u64,
     restarts: Restarts,
     metrics: Option<TcpListener>,
+    /// Scrapes of the metrics whose request is still arriving.
+    scrapes: Vec<metrics::Scrape>,
     pidfile: Option<PathBuf>,
     /// A new master started by USR2, while it runs.
     successor: Option<Pid>,
@@ -171,6 +173,7 @@ impl Master {
             generation: 0,
             restarts: Restarts::default(),
             metrics,
+            scrapes: Vec::new(),
             pidfile,
             successor: None,
             executable: std::env::current_exe().ok(),
@@ -431,9 +434,10 @@ impl Master {
 
     /// In a new worker process: sets it up and runs it; its exit code.
     fn become_worker(&mut self, slot: usize, listeners: Vec<Listener>) -> i32 {
-        self.signals.handle().close();
+        self.signals.unregister();
         // The worker keeps only what it serves on.
         self.metrics = None;
+        self.scrapes.clear();
         if self.config.user.is_some() || self.config.group.is_some() {
             let dropped = identities(&self.config)
                 .and_then(|(user, group)| sys::drop_privileges(user.as_ref(), group));
@@ -478,32 +482,59 @@ impl Master {
 
     /// Waits for a signal or a metrics scrape, at most [`LOOP_WAIT`].
     fn wait(&mut self) -> io::Result<()> {
-        let mut fds = vec![self.signals.fd()];
+        use std::os::fd::AsRawFd;
+        let mut fds = self.signals.fds();
         if let Some(metrics) = &self.metrics {
-            use std::os::fd::AsRawFd;
             fds.push(metrics.as_raw_fd());
         }
-        if sys::wait_readable(&fds, LOOP_WAIT)? == Some(1) {
-            self.serve_metrics();
+        let listening = fds.len();
+        fds.extend(self.scrapes.iter().map(metrics::Scrape::fd));
+        let ready = sys::poll_readable(&fds, LOOP_WAIT)?;
+        if self.metrics.is_some() && ready[listening - 1] {
+            self.accept_scrapes();
         }
+        self.serve_scrapes(&ready[listening..]);
         Ok(())
     }
 
-    /// Answers the scrapes waiting on the metrics listener.
-    fn serve_metrics(&mut self) {
+    /// Takes the scrapes waiting on the metrics listener.
+    fn accept_scrapes(&mut self) {
         let Some(listener) = &self.metrics else {
             return;
         };
         while let Ok((stream, _)) = listener.accept() {
-            let text = metrics::render(
-                &self.scoreboard,
-                self.config.worker_class,
-                self.workers.len(),
-                self.target,
-                &self.restarts,
-            );
-            if let Err(error) = metrics::answer(stream, &text) {
-                log::debug!("metrics scrape failed: {error}");
+            match metrics::Scrape::new(stream) {
+                Ok(scrape) => self.scrapes.push(scrape),
+                Err(error) => log::debug!("metrics scrape failed: {error}"),
+            }
+        }
+    }
+
+    /// Reads the scrapes that are readable (`ready`, by position), answers
+    /// those whose request has arrived, and drops those that waited too long.
+    fn serve_scrapes(&mut self, ready: &[bool]) {
+        let scrapes = std::mem::take(&mut self.scrapes);
+        for (index, mut scrape) in scrapes.into_iter().enumerate() {
+            // A scrape accepted just now is read at once: its request has
+            // usually arrived with it.
+            let readable = ready.get(index).copied().unwrap_or(true);
+            let read = if readable { scrape.read() } else { Ok(false) };
+            match read {
+                Ok(true) => {
+                    let text = metrics::render(
+                        &self.scoreboard,
+                        self.config.worker_class,
+                        self.workers.len(),
+                        self.target,
+                        &self.restarts,
+                    );
+                    if let Err(error) = scrape.answer(&text) {
+                        log::debug!("metrics scrape failed: {error}");
+                    }
+                }
+                Ok(false) if !scrape.expired() => self.scrapes.push(scrape),
+                Ok(false) => log::debug!("metrics scrape sent no request in time"),
+                Err(error) => log::debug!("metrics scrape failed: {error}"),
             }
         }
     }
@@ -579,7 +610,7 @@ impl Master {
         while !self.workers.is_empty() && Instant::now() < deadline {
             let _ = self.reap();
             if !self.workers.is_empty() {
-                let _ = sys::wait_readable(&[self.signals.fd()], Duration::from_millis(50));
+                let _ = sys::wait_readable(&self.signals.fds(), Duration::from_millis(50));
                 let _ = self.signals.pending();
             }
         }

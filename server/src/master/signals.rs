@@ -1,12 +1,11 @@
-//! The master's signals: handlers only record them (signal-hook's self-pipe); the master loop handles them.
+//! The master's signals: handlers only record them (a byte per delivery on a pipe); the master loop handles them.
 
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use signal_hook::consts::*;
-use signal_hook::iterator::backend::{Handle, SignalDelivery};
-use signal_hook::iterator::exfiltrator::SignalOnly;
+use signal_hook::SigId;
 
 /// A signal the master acts on, as gunicorn's arbiter does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,37 +55,64 @@ const HANDLED: [i32; 10] = [
     SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD,
 ];
 
-/// The master's signal queue.
+/// Most deliveries of one signal handled in one turn of the master loop
+/// (a flood of signals cannot starve the rest of the loop).
+const PER_TURN: usize = 16;
+
+/// The master's signal queue: one socket pair per signal, to which the
+/// handler writes one byte per delivery (signal-hook's pipe handler), so
+/// that two TTINs are two workers more, as in gunicorn's queue.
 pub(crate) struct Signals {
-    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    pipes: Vec<(Signal, UnixStream)>,
+    ids: Vec<SigId>,
 }
 
 impl Signals {
-    /// Installs the handlers. They write to a pipe; nothing else runs in
-    /// signal context, and no thread is started (the master forks).
+    /// Installs the handlers. They write to their pipes; nothing else runs
+    /// in signal context, and no thread is started (the master forks).
     pub(crate) fn install() -> io::Result<Signals> {
-        let (read, write) = UnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        write.set_nonblocking(true)?;
-        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, HANDLED)?;
-        Ok(Signals { delivery })
+        let mut signals = Signals {
+            pipes: Vec::new(),
+            ids: Vec::new(),
+        };
+        for raw in HANDLED {
+            let (read, write) = UnixStream::pair()?;
+            read.set_nonblocking(true)?;
+            signals
+                .ids
+                .push(signal_hook::low_level::pipe::register(raw, write)?);
+            let signal = Signal::from_raw(raw).expect("every handled signal has a name");
+            signals.pipes.push((signal, read));
+        }
+        Ok(signals)
     }
 
-    /// The descriptor that becomes readable when a signal arrives.
-    pub(crate) fn fd(&self) -> RawFd {
-        self.delivery.get_read().as_raw_fd()
-    }
-
-    /// The signals that arrived, each once, without waiting.
-    pub(crate) fn pending(&mut self) -> Vec<Signal> {
-        self.delivery
-            .pending()
-            .filter_map(Signal::from_raw)
+    /// The descriptors that become readable when a signal arrives.
+    pub(crate) fn fds(&self) -> Vec<RawFd> {
+        self.pipes
+            .iter()
+            .map(|(_, read)| read.as_raw_fd())
             .collect()
     }
 
-    /// A handle that unregisters the master's handlers (in a new worker).
-    pub(crate) fn handle(&self) -> Handle {
-        self.delivery.handle()
+    /// The signals that arrived, once per delivery, without waiting.
+    pub(crate) fn pending(&mut self) -> Vec<Signal> {
+        let mut arrived = Vec::new();
+        for (signal, read) in &mut self.pipes {
+            let mut bytes = [0u8; PER_TURN];
+            // Nonblocking: WouldBlock when nothing arrived.
+            let count = (&*read).read(&mut bytes).unwrap_or(0);
+            arrived.extend(std::iter::repeat_n(*signal, count));
+        }
+        arrived
+    }
+
+    /// Removes the master's handlers (in a new worker, which installs its
+    /// own).
+    pub(crate) fn unregister(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+        self.pipes.clear();
     }
 }
