@@ -411,7 +411,13 @@ pub(crate) fn io(
 ) -> isize {
     if !may_park() {
         let result = op();
-        if result == -1 && !nonblocking_call && sys::would_block() {
+        // The table first: on a descriptor the layer never touched (the
+        // common case for an `EAGAIN` here) errno is not even read.
+        if result == -1
+            && !nonblocking_call
+            && table::load(fd).is_some_and(table::Entry::is_emulated)
+            && sys::would_block()
+        {
             return emulate(fd, interest, op);
         }
         return result;
