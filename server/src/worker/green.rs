@@ -42,8 +42,14 @@ fn serve(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     for listener in &setup.listeners {
         let listener = listener.try_clone()?;
         let (pool, app, http) = (Rc::clone(&pool), Rc::clone(&app), Rc::clone(&http));
+        let flags = flags.clone();
         acceptors.push(moss::spawn(move || {
-            accept_loop(listener, &pool, &app, &http)
+            // An acceptor that cannot go on leaves the worker serving
+            // nothing: it stops, and the master starts another.
+            if let Err(error) = accept_loop(listener, &pool, &app, &http) {
+                log::error!("cannot accept connections: {error}");
+                flags.request_stop();
+            }
         }));
     }
     // This green thread ticks.
