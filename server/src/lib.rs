@@ -34,6 +34,7 @@
 mod app;
 pub mod apps;
 pub mod config;
+mod ctl;
 mod http;
 pub mod log;
 mod master;
@@ -41,6 +42,7 @@ pub mod scoreboard;
 mod server;
 mod sockets;
 mod sys;
+pub mod trust;
 mod worker;
 
 pub use crate::app::{App, Request, Response};

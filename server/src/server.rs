@@ -193,11 +193,16 @@ fn with_access_log(config: &Config, factory: AppFactory) -> AppFactory {
 }
 
 /// The `moss` binary: parses the command line, prints `--check-config` and
-/// `--print-config`, and runs the server on the demo app `APP`.
+/// `--print-config`, and runs the server on the demo app `APP`; `moss ctl
+/// …` is the control socket's client instead.
 ///
 /// Exit codes: 0 after a stop, 1 when serving failed, 2 for invalid flags
 /// or configuration.
 pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|arg| arg == "ctl") {
+        return crate::ctl::main(&args[2..]);
+    }
     let server = match Server::from_args() {
         Ok(server) => server,
         Err(error) => return report(&error),

@@ -374,13 +374,50 @@ pub(crate) fn wait_readable(
     }
 }
 
-/// Waits up to `timeout` until one of `fds` is readable; which are.
-pub(crate) fn poll_readable(fds: &[RawFd], timeout: std::time::Duration) -> io::Result<Vec<bool>> {
+/// The process's effective user id.
+pub(crate) fn geteuid() -> libc::uid_t {
+    // SAFETY: geteuid cannot fail and takes no arguments.
+    unsafe { libc::geteuid() }
+}
+
+/// The user id of the process at the other end of Unix socket `fd`
+/// (`SO_PEERCRED`, as it was when that process connected).
+pub(crate) fn peer_uid(fd: RawFd) -> io::Result<libc::uid_t> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: libc::uid_t::MAX,
+        gid: libc::gid_t::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: the option value is a valid `ucred` of the size given; a bad
+    // descriptor fails with EBADF, a socket of another family with an error.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    if len as usize != std::mem::size_of::<libc::ucred>() {
+        return Err(io::Error::other("SO_PEERCRED: short answer"));
+    }
+    Ok(cred.uid)
+}
+
+/// Waits up to `timeout` until one of `fds` is ready: readable, or
+/// writable for those paired with `true`; which are (an error or hang-up
+/// counts as ready, for the read or write to report it).
+pub(crate) fn poll_ready(
+    fds: &[(RawFd, bool)],
+    timeout: std::time::Duration,
+) -> io::Result<Vec<bool>> {
     let mut polled: Vec<libc::pollfd> = fds
         .iter()
-        .map(|&fd| libc::pollfd {
+        .map(|&(fd, write)| libc::pollfd {
             fd,
-            events: libc::POLLIN,
+            events: if write { libc::POLLOUT } else { libc::POLLIN },
             revents: 0,
         })
         .collect();

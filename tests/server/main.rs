@@ -2,7 +2,9 @@
 //! heartbeats, reloads, upgrades, sockets and metrics. Each test starts
 //! the real binary on loopback; waits are bounded, nothing asserts on time.
 
+mod control;
 mod nginx;
+mod proxy_protocol;
 mod support;
 
 use std::process::Command;

@@ -7,6 +7,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
@@ -14,6 +15,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, 
 
 use super::value::{parse_seconds, parse_umask};
 use super::{parse_header_map, ConfigError, LogLevel, WorkerClass, APPS};
+use crate::trust::{AllowList, ProxyProtocol};
 use crate::{UnderscoreHeaders, DEFAULT_LIMIT_REQUEST_BODY};
 
 /// gunicorn's default access log format.
@@ -45,6 +47,8 @@ pub(crate) struct Args {
     pub(crate) http: HttpArgs,
     #[command(flatten)]
     pub(crate) mechanics: MechanicsArgs,
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
 }
@@ -183,9 +187,30 @@ pub(crate) struct MechanicsArgs {
     /// A filename to use for the PID file.
     #[arg(short, long = "pid", value_name = "FILE")]
     pub(crate) pidfile: Option<PathBuf>,
+    /// The master's control socket (`moss ctl`); default $XDG_RUNTIME_DIR/moss-PID.sock or /tmp/moss-UID/moss-PID.sock.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control_socket: Option<PathBuf>,
+    /// Do not create the control socket.
+    #[arg(long = "no-control-socket")]
+    pub(crate) control_socket_disable: bool,
     /// The upstream of the proxy app: http://HOST:PORT[/PATH].
     #[arg(long, value_name = "URL")]
     pub(crate) upstream: Option<String>,
+}
+
+/// Which front ends are trusted (docs/server.md, "Behind a proxy").
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Proxies")]
+pub(crate) struct ProxyArgs {
+    /// Front ends (IPs, CIDR networks, '*' for any; comma-separated) whose secure-scheme headers are trusted; default $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1.
+    #[arg(long, value_name = "LIST", default_value = crate::trust::DEFAULT_ALLOW_IPS, value_parser = AllowList::from_str)]
+    pub(crate) forwarded_allow_ips: AllowList,
+    /// Read a PROXY protocol header (v1, v2, or auto: either) before HTTP on connections from --proxy-allow-ips.
+    #[arg(long, value_name = "MODE", default_value = "off", value_parser = ProxyProtocol::from_str)]
+    pub(crate) proxy_protocol: ProxyProtocol,
+    /// Front ends (IPs, CIDR networks, '*' for any; comma-separated) that must send a PROXY header.
+    #[arg(long, visible_alias = "proxy-allow-from", value_name = "LIST", default_value = crate::trust::DEFAULT_ALLOW_IPS, value_parser = AllowList::from_str)]
+    pub(crate) proxy_allow_ips: AllowList,
 }
 
 /// Where settings come from, and checking them.

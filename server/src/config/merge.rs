@@ -170,6 +170,21 @@ pub(crate) fn build(
         user: s.optional("user", mechanics.user, file::string, any)?,
         group: s.optional("group", mechanics.group, file::string, any)?,
         pidfile: s.optional("pidfile", mechanics.pidfile, file::path, any)?,
+        control_socket: s.optional(
+            "control_socket",
+            mechanics.control_socket,
+            file::path,
+            |path: &std::path::PathBuf| match path.as_os_str().is_empty() {
+                true => Err("must not be empty".into()),
+                false => Ok(()),
+            },
+        )?,
+        control_socket_disable: s.setting(
+            "control_socket_disable",
+            mechanics.control_socket_disable,
+            file::boolean,
+            any,
+        )?,
         preload_app: s.setting("preload_app", mechanics.preload_app, file::boolean, any)?,
         accesslog: s.optional("accesslog", logging.accesslog, file::string, any)?,
         access_log_format: s.setting(
@@ -229,6 +244,7 @@ pub(crate) fn build(
             send_timeout: s.setting("send_timeout", http.send_timeout, file::seconds, any)?,
             header_map: s.setting("header_map", http.header_map, file::header_map, any)?,
         },
+        trust: trust(&mut s, args.proxy)?,
         check_config: args.config.check_config,
         print_config: args.config.print_config,
         config_file: args.config.config_file,
@@ -243,4 +259,39 @@ pub(crate) fn build(
         ));
     }
     Ok(config)
+}
+
+/// The trust settings: flags, file keys, and `FORWARDED_ALLOW_IPS` from the
+/// environment in place of `--forwarded-allow-ips`'s default (as gunicorn
+/// reads it), below the config file.
+fn trust(s: &mut Sources, flags: cli::ProxyArgs) -> Result<crate::trust::Trust, ConfigError> {
+    let mut forwarded_allow_ips = flags.forwarded_allow_ips;
+    if !s.given("forwarded_allow_ips") {
+        if let Some(env) = std::env::var_os("FORWARDED_ALLOW_IPS") {
+            let env = env.to_string_lossy().into_owned();
+            forwarded_allow_ips = env.parse().map_err(|reason| ConfigError::InvalidFlag {
+                flag: "FORWARDED_ALLOW_IPS (environment)".into(),
+                value: env.clone(),
+                reason,
+            })?;
+        }
+    }
+    Ok(crate::trust::Trust {
+        forwarded_allow_ips: s.setting(
+            "forwarded_allow_ips",
+            forwarded_allow_ips,
+            file::name,
+            any,
+        )?,
+        // A config-file table only (as in gunicorn, which has no flag).
+        secure_scheme_headers: s
+            .file_value(
+                "secure_scheme_headers",
+                crate::trust::secure_scheme_headers_value,
+                any,
+            )?
+            .unwrap_or_else(|| crate::trust::Trust::default().secure_scheme_headers),
+        proxy_protocol: s.setting("proxy_protocol", flags.proxy_protocol, file::name, any)?,
+        proxy_allow_ips: s.setting("proxy_allow_ips", flags.proxy_allow_ips, file::name, any)?,
+    })
 }

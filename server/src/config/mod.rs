@@ -307,6 +307,16 @@ pub struct Config {
         skip_serializing_if = "Option::is_none"
     )]
     pub pidfile: Option<PathBuf>,
+    /// `--control-socket`: the master's control socket (`moss ctl`);
+    /// `None` (default) = `$XDG_RUNTIME_DIR/moss-PID.sock`, or
+    /// `/tmp/moss-UID/moss-PID.sock` without `XDG_RUNTIME_DIR`.
+    #[serde(
+        serialize_with = "value::serialize_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub control_socket: Option<PathBuf>,
+    /// `--no-control-socket`: create no control socket.
+    pub control_socket_disable: bool,
     /// `--preload`: load the application before forking.
     pub preload_app: bool,
     /// `--access-logfile`: `-` for stdout; `None` (default) logs no access.
@@ -329,6 +339,12 @@ pub struct Config {
     /// The HTTP engine's limits; see [`http_config`](Config::http_config).
     #[serde(flatten)]
     pub http: HttpSettings,
+    /// Which front ends are trusted: `--forwarded-allow-ips`,
+    /// `--proxy-protocol`, `--proxy-allow-ips`, and the config file's
+    /// `secure_scheme_headers` table (gunicorn's settings and defaults;
+    /// docs/server.md, "Behind a proxy").
+    #[serde(flatten)]
+    pub trust: crate::trust::Trust,
     /// `--check-config`: print the configuration and exit 0.
     #[serde(skip)]
     pub check_config: bool,
@@ -382,6 +398,7 @@ impl Config {
             send_timeout: nonzero(http.send_timeout),
             keep_alive: self.keepalive,
             underscore_headers: http.header_map,
+            trust: std::sync::Arc::new(self.trust.clone()),
             ..HttpConfig::default()
         }
     }

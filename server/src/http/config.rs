@@ -1,6 +1,9 @@
 //! Engine settings: gunicorn-named limits, timeouts and header policies.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::trust::Trust;
 
 /// What to do with request header names that contain `_`.
 ///
@@ -86,6 +89,12 @@ pub struct HttpConfig {
     pub underscore_headers: UnderscoreHeaders,
     /// Value of the `Server` response header; `None` sends none.
     pub server_header: Option<String>,
+    /// Which front ends are trusted: secure-scheme headers
+    /// (`forwarded_allow_ips`, `secure_scheme_headers`) and the PROXY
+    /// protocol (`proxy_protocol`, `proxy_allow_ips`, applied by whoever
+    /// accepts the connection: see [`crate::trust::proxy`]). gunicorn's
+    /// defaults.
+    pub trust: Arc<Trust>,
 }
 
 impl Default for HttpConfig {
@@ -104,6 +113,7 @@ impl Default for HttpConfig {
             max_drain: 64 * 1024,
             underscore_headers: UnderscoreHeaders::Drop,
             server_header: Some("moss".to_owned()),
+            trust: Arc::new(Trust::default()),
         }
     }
 }
@@ -137,10 +147,11 @@ impl HttpConfig {
     }
 
     /// The settings body decoding needs: everything but `server_header`
-    /// (so that copying them allocates nothing).
+    /// (so that copying them allocates nothing; `trust` is shared).
     pub(crate) fn limits(&self) -> HttpConfig {
         HttpConfig {
             server_header: None,
+            trust: Arc::clone(&self.trust),
             ..*self
         }
     }

@@ -538,8 +538,16 @@ fn call<A: App + ?Sized>(
     body: Body,
     conn: &Arc<ConnInfo>,
 ) -> Option<Response> {
+    let conn = match head.secure {
+        // A trusted front end's scheme, when it differs from the connection's.
+        Some(secure) if secure != (conn.scheme == Scheme::HTTPS) => Arc::new(ConnInfo {
+            scheme: if secure { Scheme::HTTPS } else { Scheme::HTTP },
+            ..ConnInfo::clone(conn)
+        }),
+        _ => Arc::clone(conn),
+    };
     let info = RequestInfo {
-        conn: Arc::clone(conn),
+        conn,
         target: head.target,
         host: head.host,
     };
@@ -618,8 +626,10 @@ fn read_head<S: Transport>(
                     false => io.rbuf.split_to(len),
                 }
                 .freeze();
-                let head = parse_head(head, scanner.fields(), config, &mut io.names)?;
-                target::check_secured(&head.target, conn.scheme == Scheme::HTTPS)?;
+                let mut head = parse_head(head, scanner.fields(), config, &mut io.names)?;
+                head.secure = config.trust.secure_scheme(conn, &head.headers)?;
+                let secured = head.secure.unwrap_or(conn.scheme == Scheme::HTTPS);
+                target::check_secured(&head.target, secured)?;
                 return Ok(Some(head));
             }
         }

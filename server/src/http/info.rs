@@ -30,6 +30,10 @@ pub struct ConnInfo {
     pub local_addr: Option<SocketAddr>,
     /// `http`, or `https` behind TLS.
     pub scheme: Scheme,
+    /// The address of the front end that sent a PROXY protocol header
+    /// (gunicorn's `PROXY_ADDR`); `peer_addr` is then the client's address
+    /// the header named. `None` without a PROXY header.
+    pub proxy_addr: Option<SocketAddr>,
 }
 
 impl Default for ConnInfo {
@@ -38,6 +42,7 @@ impl Default for ConnInfo {
             peer_addr: None,
             local_addr: None,
             scheme: Scheme::HTTP,
+            proxy_addr: None,
         }
     }
 }
@@ -81,7 +86,9 @@ impl RequestInfo {
         self.conn.peer_addr.map(|a| a.ip())
     }
 
-    /// The URL scheme (`wsgi.url_scheme`).
+    /// The URL scheme (`wsgi.url_scheme`): the connection's, or what a
+    /// trusted front end's secure-scheme headers said
+    /// ([`Trust`](crate::trust::Trust)).
     pub fn scheme(&self) -> &Scheme {
         &self.conn.scheme
     }

@@ -149,6 +149,9 @@ pub(crate) struct Head {
     /// An HTTP/1.1 request that asks to switch protocols: an `Upgrade`
     /// field, named in `Connection` (RFC 9110 section 7.8).
     pub(crate) upgrade: bool,
+    /// What a trusted front end's secure-scheme headers said: `https` or
+    /// not; `None` for the connection's scheme.
+    pub(crate) secure: Option<bool>,
 }
 
 /// Header slots kept on the stack; heads with more fields use the heap.
@@ -339,6 +342,7 @@ pub(crate) fn parse_head(
         keep_alive,
         expect_continue,
         upgrade,
+        secure: None,
     })
 }
 

@@ -9,11 +9,13 @@
 //!     manage   ─ fork workers up to the target count, stop the extras
 //!                (oldest first) and those of an older configuration
 //!     metrics  ─ answer a scrape on --metrics-bind
-//!     wait     ─ for a signal or a scrape, at most a second
+//!     control  ─ answer `moss ctl` on --control-socket
+//!     wait     ─ for a signal, a scrape or a control client, at most a second
 //! ```
 //!
 //! The master never creates a thread, a hub or a green thread: it forks.
 
+pub(crate) mod control;
 pub(crate) mod listeners;
 mod metrics;
 mod signals;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use std::os::unix::process::ExitStatusExt;
 
+use self::control::{Command, Control};
 use self::listeners::{BindOptions, Listener};
 use self::signals::{Signal, Signals};
 use crate::config::Config;
@@ -99,6 +102,10 @@ pub(crate) struct Master {
     metrics: Option<TcpListener>,
     /// Scrapes of the metrics whose request is still arriving.
     scrapes: Vec<metrics::Scrape>,
+    /// The control socket (`moss ctl`), unless `--no-control-socket`.
+    control: Option<Control>,
+    /// A stop asked for on the control socket.
+    stop_requested: Option<Stop>,
     pidfile: Option<PathBuf>,
     /// A new master started by USR2, while it runs.
     successor: Option<Pid>,
@@ -113,6 +120,9 @@ impl Master {
     /// Binds the listeners, writes the pidfile and installs the signal
     /// handlers; builds the application now with `--preload`.
     pub(crate) fn new(config: Config, reload: Reload, factory: AppFactory) -> io::Result<Master> {
+        // A new master started by USR2 takes the control socket's path
+        // over from the old one (which leaves the file to it).
+        let upgraded = std::env::var_os(listeners::INHERITED_FDS).is_some();
         let listeners = listeners::bind_all(
             &config.bind,
             BindOptions {
@@ -159,6 +169,28 @@ impl Master {
         }
         let scoreboard = Scoreboard::new()?;
         scoreboard.make_current();
+        let signals = Signals::install()?;
+        let control = match config.control_socket_disable {
+            true => None,
+            false => match Control::bind(config.control_socket.as_deref(), pid, upgraded) {
+                Ok(control) => Some(control),
+                Err(e) => match &config.control_socket {
+                    Some(path) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("cannot create --control-socket {}: {e}", path.display()),
+                        ))
+                    }
+                    None => {
+                        log::warn!(
+                            "cannot create the control socket {}: {e}; running without one",
+                            control::default_path(pid).display()
+                        );
+                        None
+                    }
+                },
+            },
+        };
         Ok(Master {
             target: config.workers,
             config,
@@ -167,13 +199,15 @@ impl Master {
             preloaded,
             listeners,
             scoreboard,
-            signals: Signals::install()?,
+            signals,
             workers: HashMap::new(),
             age: 0,
             generation: 0,
             restarts: Restarts::default(),
             metrics,
             scrapes: Vec::new(),
+            control,
+            stop_requested: None,
             pidfile,
             successor: None,
             executable: std::env::current_exe().ok(),
@@ -194,7 +228,15 @@ impl Master {
             log::info!("Listening at: {address} ({})", self.pid);
         }
         log::info!("Using worker: {}", self.config.worker_class);
+        if let Some(control) = &self.control {
+            log::info!("Control socket: {}", control.path().display());
+        }
         let result = self.supervise();
+        // No new control clients while stopping; answers given are sent.
+        if let Some(mut control) = self.control.take() {
+            control.flush();
+            control.remove_file();
+        }
         self.stop(matches!(result, Ok(Stop::Graceful)));
         self.clean_up();
         result.map(drop)
@@ -213,6 +255,9 @@ impl Master {
             self.murder();
             self.manage()?;
             self.wait()?;
+            if let Some(stop) = self.stop_requested.take() {
+                return Ok(stop);
+            }
         }
     }
 
@@ -234,20 +279,7 @@ impl Master {
             Signal::Hup => {
                 log::info!("Handling signal: hup");
                 log::info!("Hang up: Master");
-                match (self.reload)() {
-                    Ok(config) => {
-                        if config.bind != self.config.bind {
-                            log::warn!("--bind changes need a restart or an upgrade (USR2); keeping the listeners");
-                        }
-                        self.target = config.workers;
-                        self.config = config;
-                        self.generation += 1;
-                        if !self.config.preload_app {
-                            self.preloaded = None;
-                        }
-                    }
-                    Err(error) => log::error!("Reload failed, keeping the configuration: {error}"),
-                }
+                let _ = self.reload_config();
             }
             Signal::Ttin => {
                 log::info!("Handling signal: ttin");
@@ -275,6 +307,106 @@ impl Master {
             }
         }
         Ok(None)
+    }
+
+    /// Reads the configuration again (HUP, `reload`): `manage` then starts
+    /// workers of the new one and stops the old ones.
+    fn reload_config(&mut self) -> Result<(), String> {
+        match (self.reload)() {
+            Ok(config) => {
+                if config.bind != self.config.bind {
+                    log::warn!(
+                        "--bind changes need a restart or an upgrade (USR2); keeping the listeners"
+                    );
+                }
+                self.target = config.workers;
+                self.config = config;
+                self.generation += 1;
+                if !self.config.preload_app {
+                    self.preloaded = None;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                log::error!("Reload failed, keeping the configuration: {error}");
+                Err(format!("reload failed, keeping the configuration: {error}"))
+            }
+        }
+    }
+
+    /// Answers a request of the control socket.
+    fn command(&mut self, command: Command) -> Result<serde_json::Value, String> {
+        use serde_json::json;
+        match command {
+            Command::Status => Ok(self.status()),
+            Command::Workers(count) => {
+                if count > crate::scoreboard::SLOTS {
+                    return Err(format!(
+                        "at most {} workers (the scoreboard's slots)",
+                        crate::scoreboard::SLOTS
+                    ));
+                }
+                log::info!("Control: workers {count}");
+                let previous = self.target;
+                self.target = count;
+                Ok(json!({ "ok": true, "previous": previous, "target": count }))
+            }
+            Command::Reload => {
+                log::info!("Control: reload");
+                self.reload_config()?;
+                Ok(json!({ "ok": true, "reloaded": true, "target": self.target }))
+            }
+            Command::Shutdown { graceful } => {
+                log::info!(
+                    "Control: shutdown ({})",
+                    if graceful { "graceful" } else { "quick" }
+                );
+                self.stop_requested = Some(match graceful {
+                    true => Stop::Graceful,
+                    false => Stop::Quick,
+                });
+                Ok(json!({
+                    "ok": true,
+                    "shutdown": if graceful { "graceful" } else { "quick" },
+                }))
+            }
+        }
+    }
+
+    /// The `status` answer: the master and each worker, from the scoreboard.
+    fn status(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut stats = self.scoreboard.workers();
+        stats.sort_by_key(|worker| worker.age);
+        let workers: Vec<serde_json::Value> = stats
+            .iter()
+            .map(|worker| {
+                let stopping = worker.stopping
+                    || self
+                        .workers
+                        .get(&(worker.pid as Pid))
+                        .is_some_and(|w| w.stopping.is_some());
+                json!({
+                    "pid": worker.pid,
+                    "age": worker.age,
+                    "requests": worker.requests,
+                    "requests_in_flight": worker.requests_in_flight,
+                    "active_connections": worker.active_connections,
+                    "green_threads": worker.green_threads,
+                    "since_heartbeat": worker.since_heartbeat_ms as f64 / 1000.0,
+                    "uptime": worker.uptime_ms as f64 / 1000.0,
+                    "stopping": stopping,
+                })
+            })
+            .collect();
+        json!({
+            "master_pid": self.pid,
+            "version": env!("CARGO_PKG_VERSION"),
+            "class": self.config.worker_class.name(),
+            "target": self.target,
+            "running": self.workers.len(),
+            "workers": workers,
+        })
     }
 
     /// Reaps the workers that exited; `Some` when one could not boot.
@@ -438,6 +570,7 @@ impl Master {
         // The worker keeps only what it serves on.
         self.metrics = None;
         self.scrapes.clear();
+        self.control = None;
         if self.config.user.is_some() || self.config.group.is_some() {
             let dropped = identities(&self.config)
                 .and_then(|(user, group)| sys::drop_privileges(user.as_ref(), group));
@@ -480,20 +613,34 @@ impl Master {
         })
     }
 
-    /// Waits for a signal or a metrics scrape, at most [`LOOP_WAIT`].
+    /// Waits for a signal, a metrics scrape or a control client, at most
+    /// [`LOOP_WAIT`], and serves the scrapes and clients that are ready.
     fn wait(&mut self) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let mut fds = self.signals.fds();
+        let mut fds: Vec<(std::os::fd::RawFd, bool)> = self
+            .signals
+            .fds()
+            .into_iter()
+            .map(|fd| (fd, false))
+            .collect();
         if let Some(metrics) = &self.metrics {
-            fds.push(metrics.as_raw_fd());
+            fds.push((metrics.as_raw_fd(), false));
         }
         let listening = fds.len();
-        fds.extend(self.scrapes.iter().map(metrics::Scrape::fd));
-        let ready = sys::poll_readable(&fds, LOOP_WAIT)?;
+        fds.extend(self.scrapes.iter().map(|scrape| (scrape.fd(), false)));
+        let controlling = fds.len();
+        if let Some(control) = &self.control {
+            fds.extend(control.fds());
+        }
+        let ready = sys::poll_ready(&fds, LOOP_WAIT)?;
         if self.metrics.is_some() && ready[listening - 1] {
             self.accept_scrapes();
         }
-        self.serve_scrapes(&ready[listening..]);
+        self.serve_scrapes(&ready[listening..controlling]);
+        if let Some(mut control) = self.control.take() {
+            control.serve(&ready[controlling..], &mut |command| self.command(command));
+            self.control = Some(control);
+        }
         Ok(())
     }
 

@@ -21,7 +21,7 @@ use moss_net_shims as net;
 use moss_runtime as moss;
 use moss_runtime::io::{Interest, Registration};
 
-use super::{conn_info, tick, Counted, Flags, WorkerSetup, TICK};
+use super::{conn_info, read_proxy_header, tick, Counted, Flags, WorkerSetup, TICK};
 use crate::master::listeners::Listener;
 use crate::{serve_connection, ConnInfo, HttpConfig, Transport};
 
@@ -128,9 +128,11 @@ fn accept_loop(
         let (app, http) = (Rc::clone(app), Rc::clone(http));
         // `Pool::spawn` waits for room: accepting pauses when full.
         pool.spawn(move || match accepted {
-            Accepted::Tcp(stream, conn) => {
+            Accepted::Tcp(mut stream, mut conn) => {
                 let _ = stream.set_nodelay(true);
-                serve_one(stream, &app, &http, conn);
+                if read_proxy_header(&mut stream, &http, &mut conn) {
+                    serve_one(stream, &app, &http, conn);
+                }
             }
             Accepted::Unix(stream) => serve_one(stream, &app, &http, conn_info(None, None)),
         });

@@ -24,13 +24,19 @@ use std::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{conn_info, tick, Counted, Flags, OpenConnection, WorkerSetup, TICK};
+use super::{
+    conn_info, read_proxy_header, tick, Counted, Flags, OpenConnection, WorkerSetup, TICK,
+};
 use crate::master::listeners::Listener;
-use crate::{ConnInfo, Connection, HttpConfig, Served, Transport};
+use crate::{ConnInfo, Connection, HttpConfig, NoTimeouts, Served, Transport};
 
 /// A connection as the worker moves it between the poller and the threads.
 struct Job {
     connection: Connection<Box<dyn Transport + Send>>,
+    /// A connection that must first send a PROXY header, read by the
+    /// thread that serves it first (never by the poller); `connection` is
+    /// then a placeholder.
+    proxied: Option<(std::net::TcpStream, ConnInfo)>,
     fd: RawFd,
     /// Accepted and not yet served: its client is sending a request.
     fresh: bool,
@@ -208,7 +214,16 @@ fn accept(
             let _ = stream.set_nodelay(true);
             let conn = conn_info(Some(peer), stream.local_addr().ok());
             let fd = stream.as_raw_fd();
-            Ok((Box::new(stream) as Box<dyn Transport + Send>, fd, conn))
+            if http.trust.expects_proxy_header(Some(peer.ip())) {
+                let stand_in = Box::new(NoTimeouts(io::empty())) as Box<dyn Transport + Send>;
+                return Ok((stand_in, fd, ConnInfo::default(), Some((stream, conn))));
+            }
+            Ok((
+                Box::new(stream) as Box<dyn Transport + Send>,
+                fd,
+                conn,
+                None,
+            ))
         }),
         Listener::Unix(listener, _) => listener.accept().and_then(|(stream, _)| {
             stream.set_nonblocking(false)?;
@@ -217,17 +232,21 @@ fn accept(
                 Box::new(stream) as Box<dyn Transport + Send>,
                 fd,
                 ConnInfo::default(),
+                None,
             ))
         }),
     };
-    let (stream, fd, conn) = match accepted {
+    let (stream, fd, conn, proxied) = match accepted {
         Ok(accepted) => accepted,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(None),
         Err(error) => return Err(error),
     };
+    // Until its PROXY header is read, the connection is an empty stand-in
+    // whose deadline is the header timeout's.
     let connection = Connection::new(stream, http, conn)?;
     Ok(Some(Job {
         connection,
+        proxied,
         fd,
         fresh: true,
         _open: app.connection_counting(Arc::clone(open)),
@@ -251,6 +270,18 @@ fn serve_jobs(
             return;
         };
         job.fresh = false;
+        if let Some((mut stream, mut conn)) = job.proxied.take() {
+            if !read_proxy_header(&mut stream, http, &mut conn) {
+                continue;
+            }
+            match Connection::new(Box::new(stream) as Box<dyn Transport + Send>, http, conn) {
+                Ok(connection) => job.connection = connection,
+                Err(error) => {
+                    log::debug!("connection ended: {error}");
+                    continue;
+                }
+            }
+        }
         match job.connection.serve_ready(app, http) {
             Ok(Served::Idle) => {
                 if give_back.send(job).is_ok() {

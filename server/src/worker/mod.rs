@@ -230,6 +230,42 @@ pub(crate) fn run(mut setup: WorkerSetup) -> i32 {
     }
 }
 
+/// Reads the PROXY header a connection from a peer in `--proxy-allow-ips`
+/// must start with (`--proxy-protocol`), within `--header-timeout`, and
+/// puts the client's address in `conn` (the sender's in
+/// `conn.proxy_addr`). `false`: close the connection (logged once per
+/// peer address).
+pub(crate) fn read_proxy_header<S>(
+    stream: &mut S,
+    http: &HttpConfig,
+    conn: &mut crate::ConnInfo,
+) -> bool
+where
+    S: crate::trust::proxy::Peek + crate::Transport,
+{
+    use crate::trust::proxy::{self, ProxyHeader};
+    let trust = &http.trust;
+    if !trust.expects_proxy_header(conn.peer_addr.map(|a| a.ip())) {
+        return true;
+    }
+    let read = stream
+        .set_read_timeout(http.header_timeout)
+        .and_then(|()| proxy::read_header(stream, trust.proxy_protocol));
+    let _ = stream.set_read_timeout(None);
+    match read {
+        Ok(ProxyHeader::Proxied { source, .. }) => {
+            conn.proxy_addr = conn.peer_addr;
+            conn.peer_addr = Some(source);
+            true
+        }
+        Ok(ProxyHeader::Local { .. }) => true,
+        Err(error) => {
+            proxy::log_refused(conn.peer_addr, &error);
+            false
+        }
+    }
+}
+
 /// The peer and local addresses of an accepted connection, for `ConnInfo`.
 pub(crate) fn conn_info(
     peer: Option<std::net::SocketAddr>,

@@ -9,7 +9,7 @@
 use std::io;
 use std::os::unix::net::UnixStream;
 
-use super::{conn_info, tick, Counted, Flags, WorkerSetup, TICK};
+use super::{conn_info, read_proxy_header, tick, Counted, Flags, WorkerSetup, TICK};
 use crate::master::listeners::Listener;
 use crate::{serve_connection, HttpConfig};
 
@@ -33,12 +33,15 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
         };
         let served = match &setup.listeners[ready] {
             Listener::Tcp(listener) => match listener.accept() {
-                Ok((stream, peer)) => {
+                Ok((mut stream, peer)) => {
                     stream.set_nonblocking(false)?;
                     let _ = stream.set_nodelay(true);
-                    let conn = conn_info(Some(peer), stream.local_addr().ok());
+                    let mut conn = conn_info(Some(peer), stream.local_addr().ok());
                     let _open = app.connection();
-                    serve_connection(stream, &app, &http, conn)
+                    match read_proxy_header(&mut stream, &http, &mut conn) {
+                        true => serve_connection(stream, &app, &http, conn),
+                        false => Ok(()),
+                    }
                 }
                 Err(error) => accept_failed(error),
             },
