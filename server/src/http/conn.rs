@@ -70,10 +70,15 @@ where
     A: App + ?Sized,
 {
     let mut connection = Connection::new(stream, config, conn)?;
-    // An idle connection waits in `serve_ready`, so its frame and those of
-    // the wait are all the stack it keeps touched; a request is served in
-    // `serve_request`, whose larger frame is only used meanwhile.
-    while connection.serve_ready(app, config)? == Served::Idle {}
+    // An idle connection waits here, in this frame (`wait_for_request` is
+    // inlined), so the frames of the wait are all the stack it keeps
+    // touched; requests are served in `serve_arrived`, whose larger frames
+    // are only used meanwhile.
+    while connection.wait_for_request()? {
+        if connection.serve_arrived(app, config)? == Served::Closed {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -157,15 +162,37 @@ impl<S: Transport + Send + 'static> Connection<S> {
         app: &A,
         config: &HttpConfig,
     ) -> io::Result<Served> {
+        if !self.wait_for_request()? {
+            return Ok(Served::Closed);
+        }
+        self.serve_arrived(app, config)
+    }
+
+    /// Waits (until the idle deadline) for the next request's first bytes,
+    /// unless some are buffered; `false` when the connection has ended.
+    /// Inlined: where a connection waits idle, its stack stays shallow.
+    #[inline(always)]
+    fn wait_for_request(&mut self) -> io::Result<bool> {
+        let Some(state) = self.state.as_mut() else {
+            return Ok(false);
+        };
+        if state.io.rbuf.is_empty() && !await_request(&mut state.io, self.idle_until)? {
+            state.io.flush()?;
+            self.state = None;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Serves the request whose first bytes have arrived and every one
+    /// buffered behind it. Never inlined (see [`serve_connection`]).
+    #[inline(never)]
+    fn serve_arrived<A: App + ?Sized>(
+        &mut self,
+        app: &A,
+        config: &HttpConfig,
+    ) -> io::Result<Served> {
         loop {
-            let Some(state) = self.state.as_mut() else {
-                return Ok(Served::Closed);
-            };
-            if state.io.rbuf.is_empty() && !await_request(&mut state.io, self.idle_until)? {
-                state.io.flush()?;
-                self.state = None;
-                return Ok(Served::Closed);
-            }
             self.id += 1;
             let next = serve_request(
                 &mut self.state,
