@@ -206,7 +206,12 @@ impl<S: Transport + Send + 'static> Connection<S> {
             match next {
                 Next::KeepAlive => {
                     self.idle_until = Some(Instant::now() + config.keep_alive);
-                    if self.state.held().io.rbuf.is_empty() {
+                    let io = &mut self.state.held().io;
+                    if io.rbuf.is_empty() {
+                        // Whoever waits for the next request (this caller's
+                        // wait, or a poller), the connection holds no
+                        // buffer meanwhile.
+                        io.release_for_idle();
                         return Ok(Served::Idle);
                     }
                 }

@@ -93,6 +93,17 @@ fn give_back_write_buffer(buffer: Vec<u8>) {
     });
 }
 
+/// Returns a connection's own read buffer to the thread's pool (or frees it).
+fn give_back_read_buffer(own: Box<[u8]>) {
+    // `try_with`: a connection dropped during thread teardown just frees.
+    let _ = READ_BUFFERS.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_READ_BUFFERS {
+            pool.push(own);
+        }
+    });
+}
+
 /// Whether a stream waits for readability without reading
 /// ([`Transport::wait_readable`]). Its first read asks, by waiting: a
 /// `try_read` first would need the shared buffer, made for nothing on a
@@ -285,6 +296,16 @@ impl<S: Transport> ConnIo<S> {
         }
     }
 
+    /// Before the connection waits elsewhere (a poller holds it while it is
+    /// idle): its empty buffers, and its own read buffer, go back to this
+    /// OS thread's pools, so an idle connection holds none.
+    pub(crate) fn release_for_idle(&mut self) {
+        self.release_empty_buffers();
+        if let Some(own) = self.own_buffer.take() {
+            give_back_read_buffer(own);
+        }
+    }
+
     /// Frees an empty read buffer (kept unparsed bytes stay) and returns an
     /// empty write buffer to the pool, before a wait.
     fn release_empty_buffers(&mut self) {
@@ -334,13 +355,7 @@ impl<S> Drop for ConnIo<S> {
         wbuf.clear();
         give_back_write_buffer(wbuf);
         if let Some(own) = self.own_buffer.take() {
-            // `try_with`: a connection dropped during thread teardown just frees.
-            let _ = READ_BUFFERS.try_with(|pool| {
-                let mut pool = pool.borrow_mut();
-                if pool.len() < POOL_READ_BUFFERS {
-                    pool.push(own);
-                }
-            });
+            give_back_read_buffer(own);
         }
     }
 }
