@@ -348,30 +348,13 @@ fn invalid(message: &str) -> io::Error {
 }
 
 /// Waits up to `timeout` for one of `fds` to become readable; the index of
-/// one that is, if any.
+/// one that is, if any ([`poll_ready`] for reads only).
 pub(crate) fn wait_readable(
     fds: &[RawFd],
     timeout: std::time::Duration,
 ) -> io::Result<Option<usize>> {
-    let mut polled: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `polled` is a valid array of `polled.len()` pollfds.
-    let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
-    match ready {
-        -1 => match io::Error::last_os_error() {
-            e if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            e => Err(e),
-        },
-        0 => Ok(None),
-        _ => Ok(polled.iter().position(|p| p.revents != 0)),
-    }
+    let reads: Vec<(RawFd, bool)> = fds.iter().map(|&fd| (fd, false)).collect();
+    Ok(poll_ready(&reads, timeout)?.iter().position(|&ready| ready))
 }
 
 /// The process's effective user id.

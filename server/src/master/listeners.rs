@@ -50,6 +50,15 @@ impl Listener {
         }
     }
 
+    /// Sets `O_NONBLOCK` on the socket (on its open file description,
+    /// which every worker shares).
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            Listener::Tcp(listener) => listener.set_nonblocking(nonblocking),
+            Listener::Unix(listener, _) => listener.set_nonblocking(nonblocking),
+        }
+    }
+
     /// A second handle on the same socket.
     pub(crate) fn try_clone(&self) -> io::Result<Listener> {
         Ok(match self {

@@ -100,10 +100,7 @@ fn accept_loop(
     app: &Rc<Counted>,
     http: &Rc<HttpConfig>,
 ) -> io::Result<()> {
-    match &listener {
-        Listener::Tcp(listener) => listener.set_nonblocking(true)?,
-        Listener::Unix(listener, _) => listener.set_nonblocking(true)?,
-    }
+    listener.set_nonblocking(true)?;
     let fd = listener.fd();
     // Dropped before the listener (declared after it): a registration must
     // go before its descriptor closes.

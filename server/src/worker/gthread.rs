@@ -50,10 +50,7 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
     for (index, listener) in setup.listeners.iter().enumerate() {
-        match listener {
-            Listener::Tcp(listener) => listener.set_nonblocking(true)?,
-            Listener::Unix(listener, _) => listener.set_nonblocking(true)?,
-        }
+        listener.set_nonblocking(true)?;
         poll.registry().register(
             &mut SourceFd(&listener.fd()),
             Token(index),

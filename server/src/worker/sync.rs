@@ -15,10 +15,7 @@ use crate::{serve_connection, HttpConfig};
 
 pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     for listener in &setup.listeners {
-        match listener {
-            Listener::Tcp(listener) => listener.set_nonblocking(true)?,
-            Listener::Unix(listener, _) => listener.set_nonblocking(true)?,
-        }
+        listener.set_nonblocking(true)?;
     }
     let fds: Vec<_> = setup.listeners.iter().map(Listener::fd).collect();
     let app = Counted::new(setup, flags);
