@@ -344,17 +344,7 @@ pub unsafe extern "C" fn epoll_wait(
         // timeout of ours.
         unsafe { real::epoll_wait(epfd, events, maxevents, millis) }
     };
-    let mut instance = [pollfd {
-        fd: epfd,
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    wait::poll(
-        &mut instance,
-        limit,
-        |_| real_wait(Some(Duration::ZERO)),
-        |_, remaining| real_wait(remaining),
-    )
+    park_on_instance(epfd, limit, real_wait)
 }
 
 /// See `epoll_pwait(2)`; the signal mask applies to the zero-timeout
@@ -381,17 +371,7 @@ pub unsafe extern "C" fn epoll_pwait(
         // timeout of ours.
         unsafe { real::epoll_pwait(epfd, events, maxevents, millis, sigmask) }
     };
-    let mut instance = [pollfd {
-        fd: epfd,
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    wait::poll(
-        &mut instance,
-        limit,
-        |_| real_wait(Some(Duration::ZERO)),
-        |_, remaining| real_wait(remaining),
-    )
+    park_on_instance(epfd, limit, real_wait)
 }
 
 /// See `epoll_pwait2(2)`: as `epoll_pwait`, with a `timespec` timeout.
@@ -421,6 +401,17 @@ pub unsafe extern "C" fn epoll_pwait2(
         // timeout of ours (null or a valid timespec).
         unsafe { real::epoll_pwait2(epfd, events, maxevents, limit, sigmask) }
     };
+    park_on_instance(epfd, limit.flatten(), real_wait)
+}
+
+/// The epoll calls' wait in a green thread: `real_wait(limit)` is the real
+/// call with a timeout of ours; parks on the epoll instance `epfd` itself
+/// (readable when it has events) until it is ready or `limit` passes.
+fn park_on_instance(
+    epfd: c_int,
+    limit: Option<Duration>,
+    real_wait: impl Fn(Option<Duration>) -> c_int,
+) -> c_int {
     let mut instance = [pollfd {
         fd: epfd,
         events: libc::POLLIN,
@@ -428,7 +419,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     }];
     wait::poll(
         &mut instance,
-        limit.flatten(),
+        limit,
         |_| real_wait(Some(Duration::ZERO)),
         |_, remaining| real_wait(remaining),
     )
