@@ -1,7 +1,8 @@
 //! Runtime micro-benchmarks, side by side in one run: yield round trip and
 //! spawn+join of moss green threads against OS threads (`std::thread`,
-//! `std::sync::mpsc`) and the `may` coroutine runtime (one worker), with a
-//! raw corosensei switch as the floor.
+//! `std::sync::mpsc`), the `may` coroutine runtime (one worker) and tokio
+//! (a current-thread runtime: stackless tasks, the async peer), with a raw
+//! corosensei switch as the floor.
 //!
 //! ```sh
 //! cargo bench --bench runtime
@@ -81,6 +82,30 @@ fn yield_round_trip(c: &mut Criterion) {
     group.bench_function("may mpsc ping-pong (two coroutines)", |b| {
         b.iter_custom(common::may_ping_pong)
     });
+    group.bench_function("tokio yield_now (two tasks, current thread)", |b| {
+        b.iter_custom(|iters| {
+            tokio_current_thread().block_on(async move {
+                let local = tokio::task::LocalSet::new();
+                local
+                    .run_until(async move {
+                        let other = tokio::task::spawn_local(async move {
+                            for _ in 0..iters {
+                                tokio::task::yield_now().await;
+                            }
+                        });
+                        tokio::task::yield_now().await;
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            tokio::task::yield_now().await;
+                        }
+                        let elapsed = start.elapsed();
+                        other.await.unwrap();
+                        elapsed
+                    })
+                    .await
+            })
+        })
+    });
     group.finish();
 }
 
@@ -115,7 +140,30 @@ fn spawn_join(c: &mut Criterion) {
             rx.recv().unwrap()
         })
     });
+    group.bench_function("tokio spawn_local+await (current thread)", |b| {
+        b.iter_custom(|iters| {
+            tokio_current_thread().block_on(async move {
+                tokio::task::LocalSet::new()
+                    .run_until(async move {
+                        let start = Instant::now();
+                        for i in 0..iters {
+                            black_box(tokio::task::spawn_local(async move { i }).await.unwrap());
+                        }
+                        start.elapsed()
+                    })
+                    .await
+            })
+        })
+    });
     group.finish();
+}
+
+/// A tokio runtime on the calling thread (one hub's peer).
+fn tokio_current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 fn configure() -> Criterion {

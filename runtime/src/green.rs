@@ -85,6 +85,9 @@ pub(crate) struct Green {
     pub(crate) context: RefCell<Option<Context>>,
     /// Index in the hub's table of live green threads.
     pub(crate) slot: Cell<usize>,
+    /// The next green thread in the hub's run queue, while this one is
+    /// queued (the queue's link, see `sched::RunQueue`).
+    pub(crate) run_next: Cell<Option<Rc<Green>>>,
     /// Its `GreenLocal` values.
     pub(crate) locals: Locals,
 }
@@ -126,6 +129,7 @@ impl Green {
             join_waiter: RefCell::new(None),
             context: RefCell::new(None),
             slot: Cell::new(usize::MAX),
+            run_next: Cell::new(None),
             locals: Locals::default(),
         }
     }

@@ -3,7 +3,8 @@
 //! ```text
 //!   ┌────────────────────────────────────────────────────────────┐
 //!   │ loop                                                       │
-//!   │   run every green thread that is ready (one batch)         │
+//!   │   run ready green threads in order (a FIFO), those they    │
+//!   │   make ready too, until none is ready or one finishes      │
 //!   │   every 61 switches, or when nothing is ready:             │
 //!   │     fire due timers                                        │
 //!   │     poll epoll: no wait if work is ready (and only if some │
@@ -284,7 +285,7 @@ enum Stop {
 fn event_loop(hub: &Hub, done: impl Fn() -> bool) -> Result<(), Stop> {
     let mut since_poll = 0;
     loop {
-        since_poll += hub.run_ready();
+        since_poll += hub.run_ready(EVENT_INTERVAL - since_poll);
         if done() {
             return Ok(());
         }

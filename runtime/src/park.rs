@@ -177,9 +177,7 @@ pub(crate) fn wake(green: &Rc<Green>, why: Wake) {
     debug_assert_eq!(green.state.get(), State::Parked);
     green.woke.set(why);
     green.state.set(State::Ready);
-    if let Some(sched) = sched::current() {
-        sched.make_ready(Rc::clone(green));
-    }
+    sched::with_current(|sched| sched.make_ready(Rc::clone(green)));
 }
 
 /// Parks the running green thread until an unparker, `deadline`, or an

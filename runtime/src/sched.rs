@@ -7,7 +7,6 @@
 //! loop that drives all this lives in `hub.rs`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +33,16 @@ thread_local! {
 pub(crate) fn current() -> Option<Rc<Hub>> {
     CURRENT
         .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` with this OS thread's hub, without cloning its `Rc`; `None`
+/// where [`current`] would be. `f` must not install or remove a hub.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_deref().map(f))
         .ok()
         .flatten()
 }
@@ -120,6 +129,75 @@ fn trace_suspend(green: &Green, finished: bool) {
     log::info!(target: "moss::trace", "hub: green thread {} {how}", green.info.id);
 }
 
+/// The green threads ready to run, in order: a FIFO linked through
+/// [`Green::run_next`], so queueing and taking one is a few moves of
+/// `Rc`s (no allocation, no borrow flag, no index arithmetic). The queue
+/// owns one `Rc` of each queued green thread through its predecessor's
+/// link (the head's through `head`); `tail` is a second handle on the
+/// last one, to append to it.
+#[derive(Default)]
+struct RunQueue {
+    head: Cell<Option<Rc<Green>>>,
+    tail: Cell<Option<Rc<Green>>>,
+    len: Cell<usize>,
+}
+
+impl RunQueue {
+    /// Appends `green`, which is not queued.
+    #[inline(always)]
+    fn push(&self, green: Rc<Green>) {
+        #[cfg(debug_assertions)]
+        {
+            let next = green.run_next.take();
+            assert!(next.is_none(), "moss: a green thread queued twice");
+        }
+        match self.tail.replace(Some(Rc::clone(&green))) {
+            Some(last) => fill(&last.run_next, green),
+            None => fill(&self.head, green),
+        }
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Takes the first green thread.
+    #[inline(always)]
+    fn pop(&self) -> Option<Rc<Green>> {
+        let first = self.head.take()?;
+        match first.run_next.take() {
+            Some(next) => fill(&self.head, next),
+            None => self.tail.set(None),
+        }
+        self.len.set(self.len.get() - 1);
+        Some(first)
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Empties the queue one link at a time (dropping the head would
+    /// drop the chain recursively, one stack frame per queued green
+    /// thread).
+    fn clear(&self) {
+        while self.pop().is_some() {}
+    }
+}
+
+/// Stores `green` in an empty link: `Cell::set` without the drop of the
+/// old value, which is known to be `None` (checked in debug builds).
+#[inline(always)]
+fn fill(link: &Cell<Option<Rc<Green>>>, green: Rc<Green>) {
+    let old = link.replace(Some(green));
+    debug_assert!(old.is_none(), "moss: a run-queue link was not empty");
+    std::mem::forget(old);
+}
+
+impl Drop for RunQueue {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// Settings fixed when a hub starts.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -143,7 +221,10 @@ pub(crate) struct Config {
 /// hub implicitly.
 pub struct Hub {
     /// Green threads ready to run, in order.
-    ready: RefCell<VecDeque<Rc<Green>>>,
+    ready: RunQueue,
+    /// The blocking monitor or the trace is on: the switch path calls out
+    /// to them (one branch per switch when both are off).
+    instrumented: bool,
     /// Every green thread that has not finished, by slot.
     greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: Timers,
@@ -180,7 +261,7 @@ impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
             .field("alive", &self.alive())
-            .field("ready", &self.ready.borrow().len())
+            .field("ready", &self.ready.len())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -193,7 +274,8 @@ impl Hub {
         let id = HubId::next();
         let reactor = Reactor::new(id)?;
         Ok(Hub {
-            ready: RefCell::new(VecDeque::new()),
+            ready: RunQueue::default(),
+            instrumented: config.trace || config.max_blocking_time.is_some(),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
             remote: RemoteTable::new(id, reactor.waker()),
@@ -216,17 +298,18 @@ impl Hub {
     /// Queues a green thread to run.
     #[inline(always)]
     pub(crate) fn make_ready(&self, green: Rc<Green>) {
-        self.ready.borrow_mut().push_back(green);
+        self.ready.push(green);
     }
 
     /// Green threads ready to run now.
     pub(crate) fn ready_len(&self) -> usize {
-        self.ready.borrow().len()
+        self.ready.len()
     }
 
     /// Whether any green thread is ready to run.
+    #[inline]
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.borrow().is_empty()
+        self.ready.len() != 0
     }
 
     /// Green threads alive (spawned and not finished).
@@ -306,30 +389,35 @@ impl Hub {
         }
     }
 
-    /// Runs the green threads that are ready now (not those they make
-    /// ready); returns how many ran.
-    pub(crate) fn run_ready(&self) -> usize {
-        let batch = self.ready.borrow().len();
-        for ran in 0..batch {
-            let Some(green) = self.ready.borrow_mut().pop_front() else {
-                return ran;
+    /// Runs ready green threads, those they make ready included, until
+    /// none is ready, `budget` switches are done, or one finishes (the
+    /// caller checks whether that ended the hub's work); returns how many
+    /// ran. The caller bounds `budget`, so timers and I/O are checked
+    /// between runs however busy the queue stays.
+    pub(crate) fn run_ready(&self, budget: usize) -> usize {
+        let mut ran = 0;
+        while ran < budget {
+            let Some(green) = self.ready.pop() else {
+                break;
             };
-            self.switch_to(green);
+            ran += 1;
+            if self.switch_to(green) {
+                break;
+            }
         }
-        batch
+        ran
     }
 
-    /// Resumes one green thread until it suspends or finishes.
-    fn switch_to(&self, green: Rc<Green>) {
+    /// Resumes one green thread until it suspends or finishes; `true`
+    /// when it finished.
+    #[inline(always)]
+    fn switch_to(&self, green: Rc<Green>) -> bool {
         if green.state.get() == State::Done {
-            return;
+            return false;
         }
         green.state.set(State::Running);
-        if let Some(monitor) = &self.monitor {
-            monitor.enter(green.info.id);
-        }
-        if self.config.trace {
-            trace_resume(&green);
+        if self.instrumented {
+            self.before_switch(&green);
         }
         let finished = green
             .context
@@ -337,17 +425,39 @@ impl Hub {
             .as_mut()
             .expect("a green thread that is not done has a context")
             .resume(&green);
-        if let Some(monitor) = &self.monitor {
-            monitor.leave();
-        }
-        if self.config.trace {
-            trace_suspend(&green, finished);
+        if self.instrumented {
+            self.after_switch(&green, finished);
         }
         self.counters.switches.set(self.counters.switches.get() + 1);
         if finished {
             self.finish(&green);
-        } else if green.state.get() == State::Ready {
-            self.make_ready(green);
+            return true;
+        }
+        if green.state.get() == State::Ready {
+            self.ready.push(green);
+        }
+        false
+    }
+
+    /// The monitor's stamp and the trace, before a switch.
+    #[cold]
+    fn before_switch(&self, green: &Green) {
+        if let Some(monitor) = &self.monitor {
+            monitor.enter(green.info.id);
+        }
+        if self.config.trace {
+            trace_resume(green);
+        }
+    }
+
+    /// The monitor's stamp and the trace, after a switch.
+    #[cold]
+    fn after_switch(&self, green: &Green, finished: bool) {
+        if let Some(monitor) = &self.monitor {
+            monitor.leave();
+        }
+        if self.config.trace {
+            trace_suspend(green, finished);
         }
     }
 
@@ -474,7 +584,7 @@ impl Hub {
     /// be made to finish.
     pub(crate) fn leak_all(&self) {
         let greens: Vec<_> = self.greens.borrow_mut().drain().collect();
-        self.ready.borrow_mut().clear();
+        self.ready.clear();
         for green in greens {
             green.state.set(State::Done);
             let context = green.context.borrow_mut().take();
