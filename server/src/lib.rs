@@ -42,6 +42,7 @@ pub mod scoreboard;
 mod server;
 mod sockets;
 mod sys;
+pub mod tls;
 pub mod trust;
 mod worker;
 

@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::log::AccessLog;
 use crate::master::{AppFactory, Master, Reload};
 use crate::scoreboard::Scoreboard;
+use crate::tls::TlsError;
 use crate::App;
 
 /// A gunicorn-style server: a master process that binds the listeners,
@@ -46,6 +47,8 @@ use crate::App;
 /// ```
 pub struct Server {
     config: Config,
+    /// The TLS configuration, once loaded ([`Server::load_tls`]).
+    tls: Option<Option<Arc<rustls::ServerConfig>>>,
     /// The command line it was built from, read again on HUP.
     args: Option<Vec<OsString>>,
     factory: Option<AppFactory>,
@@ -66,6 +69,7 @@ impl Server {
     pub fn new(config: Config) -> Server {
         Server {
             config,
+            tls: None,
             args: None,
             factory: None,
         }
@@ -91,6 +95,7 @@ impl Server {
         let config = Config::parse_from(args.clone())?;
         Ok(Server {
             config,
+            tls: None,
             args: Some(args),
             factory: None,
         })
@@ -122,13 +127,31 @@ impl Server {
         &self.config
     }
 
+    /// Reads and checks the TLS certificate, key and CA files of the
+    /// configuration (`--certfile`, `--keyfile`, `--ca-certs`), for
+    /// [`Server::run`]; without it, `run` reads them itself. Nothing to do
+    /// without `--certfile`.
+    ///
+    /// # Errors
+    /// A file that cannot be read or used, or a key that is not the
+    /// certificate's: the error names the flag and the file.
+    pub fn load_tls(&mut self) -> Result<(), TlsError> {
+        self.tls = Some(crate::tls::load(&self.config.tls)?);
+        Ok(())
+    }
+
     /// Starts the error log, then runs the master until it is stopped
     /// (TERM, INT, QUIT) or a worker cannot boot.
     ///
     /// # Errors
-    /// Binding, the pidfile, the log files, a preloaded app that fails, or
-    /// a worker that cannot boot.
-    pub fn run(self) -> io::Result<()> {
+    /// The TLS files (see [`Server::load_tls`]), binding, the pidfile, the
+    /// log files, a preloaded app that fails, or a worker that cannot boot.
+    pub fn run(mut self) -> io::Result<()> {
+        if self.tls.is_none() {
+            self.load_tls()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        let tls = self.tls.take().flatten();
         crate::log::init(&self.config.errorlog, self.config.loglevel.level_filter())?;
         let config = self.config;
         let factory = match self.factory {
@@ -142,7 +165,7 @@ impl Server {
             Some(args) => Config::parse_from(args.clone()).map_err(|e| e.to_string()),
             None => Ok(fallback.clone()),
         });
-        let master = Master::new(config, reload, factory)?;
+        let master = Master::new(config, tls, reload, factory)?;
         master.run()
     }
 }
@@ -203,12 +226,22 @@ pub fn main() -> ExitCode {
     if args.get(1).is_some_and(|arg| arg == "ctl") {
         return crate::ctl::main(&args[2..]);
     }
-    let server = match Server::from_args() {
+    let mut server = match Server::from_args() {
         Ok(server) => server,
         Err(error) => return report(&error),
     };
+    if server.config().print_config {
+        print!("{}", server.config().render());
+        return ExitCode::SUCCESS;
+    }
+    // The master reads the TLS files before anything else: a bad one is a
+    // configuration error, never workers failing one after another.
+    if let Err(error) = server.load_tls() {
+        eprintln!("moss: {error}");
+        return ExitCode::from(2);
+    }
     let config = server.config();
-    if config.print_config || config.check_config {
+    if config.check_config {
         print!("{}", config.render());
         return ExitCode::SUCCESS;
     }

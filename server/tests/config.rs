@@ -632,3 +632,81 @@ fn version_prints_and_exits_0() {
     );
     assert_eq!(err.exit_code(), 0);
 }
+
+#[test]
+fn tls_flags_and_keys_are_checked_where_they_come_from() {
+    use moss_server::tls::CertReqs;
+    let config = parse(&["hello"]).unwrap();
+    assert!(!config.tls.enabled());
+    assert_eq!(config.tls.cert_reqs, CertReqs::None);
+    assert_eq!(config.tls.ciphers, "TLS");
+
+    // Files are not read while parsing: the master reads them.
+    let config = parse(&[
+        "--certfile",
+        "c.pem",
+        "--keyfile",
+        "k.pem",
+        "--ca-certs",
+        "ca.pem",
+        "--cert-reqs",
+        "optional",
+        "--ciphers",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "hello",
+    ])
+    .unwrap();
+    assert!(config.tls.enabled());
+    assert_eq!(config.tls.cert_reqs, CertReqs::Optional);
+    let rendered = config.render();
+    assert!(rendered.contains("cert_reqs = 1\n"), "{rendered}");
+    assert!(rendered.contains("ca_certs = \"ca.pem\"\n"), "{rendered}");
+
+    let file = "certfile = \"c.pem\"\nkeyfile = \"k.pem\"\nca_certs = \"ca.pem\"\ncert_reqs = \"required\"\n";
+    let config = parse_with_file("tls", file, &["hello"]).unwrap();
+    assert_eq!(config.tls.cert_reqs, CertReqs::Required);
+    let config =
+        parse_with_file("tls-number", &file.replace("\"required\"", "2"), &["hello"]).unwrap();
+    assert_eq!(config.tls.cert_reqs, CertReqs::Required);
+
+    let (message, code) = refusal(parse(&["--keyfile", "k.pem", "hello"]));
+    assert_eq!(code, 2);
+    assert!(
+        message.starts_with("--keyfile needs --certfile"),
+        "{message}"
+    );
+    let (message, code) = refusal(parse(&["--certfile", "c.pem", "hello"]));
+    assert_eq!(code, 2);
+    assert!(
+        message.starts_with("--certfile needs --keyfile"),
+        "{message}"
+    );
+    let (message, code) = refusal(parse(&[
+        "--certfile",
+        "c.pem",
+        "--keyfile",
+        "k.pem",
+        "--cert-reqs",
+        "2",
+        "hello",
+    ]));
+    assert_eq!(code, 2);
+    assert!(message.contains("needs --ca-certs"), "{message}");
+    let (message, code) = refusal(parse(&["--ciphers", "TLS:NOPE-CIPHER", "hello"]));
+    assert_eq!(code, 2);
+    assert!(
+        message.starts_with("--ciphers TLS:NOPE-CIPHER: unknown or unsupported cipher NOPE-CIPHER"),
+        "{message}"
+    );
+    let (message, code) = refusal(parse_with_file(
+        "tls-bad",
+        "ciphers = \"RC4-MD5\"\n",
+        &["hello"],
+    ));
+    assert_eq!(code, 2);
+    assert!(
+        message.contains("ciphers") && message.contains("RC4-MD5"),
+        "{message}"
+    );
+    assert_eq!(refusal(parse(&["--cert-reqs", "3", "hello"])).1, 2);
+}

@@ -6,6 +6,7 @@ mod control;
 mod nginx;
 mod proxy_protocol;
 mod support;
+mod tls;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -15,6 +15,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, 
 
 use super::value::{parse_seconds, parse_umask};
 use super::{parse_header_map, ConfigError, LogLevel, WorkerClass, APPS};
+use crate::tls::CertReqs;
 use crate::trust::{AllowList, ProxyProtocol};
 use crate::{UnderscoreHeaders, DEFAULT_LIMIT_REQUEST_BODY};
 
@@ -49,6 +50,8 @@ pub(crate) struct Args {
     pub(crate) mechanics: MechanicsArgs,
     #[command(flatten)]
     pub(crate) proxy: ProxyArgs,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
 }
@@ -211,6 +214,27 @@ pub(crate) struct ProxyArgs {
     /// Front ends (IPs, CIDR networks, '*' for any; comma-separated) that must send a PROXY header.
     #[arg(long, visible_alias = "proxy-allow-from", value_name = "LIST", default_value = crate::trust::DEFAULT_ALLOW_IPS, value_parser = AllowList::from_str)]
     pub(crate) proxy_allow_ips: AllowList,
+}
+
+/// TLS termination (docs/server.md, "TLS").
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "SSL")]
+pub(crate) struct TlsArgs {
+    /// The PEM certificate chain to serve (turns TLS on; needs --keyfile).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) certfile: Option<PathBuf>,
+    /// The PEM private key of --certfile.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keyfile: Option<PathBuf>,
+    /// The PEM certificates of the CAs that sign client certificates.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_certs: Option<PathBuf>,
+    /// Whether a client certificate is needed: 0 (none), 1 (optional), 2 (required).
+    #[arg(long, value_name = "INT", default_value = "0", value_parser = CertReqs::from_str)]
+    pub(crate) cert_reqs: CertReqs,
+    /// The cipher suites: TLS (all that rustls offers), or colon-separated names (IANA or OpenSSL).
+    #[arg(long, value_name = "CIPHERS", default_value = crate::tls::DEFAULT_CIPHERS)]
+    pub(crate) ciphers: String,
 }
 
 /// Where settings come from, and checking them.

@@ -147,6 +147,14 @@ pub(crate) fn name<T: FromStr<Err = String>>(value: &Value) -> Result<T, String>
     string(value)?.parse()
 }
 
+/// `--cert-reqs`: 0, 1, 2, or `none`, `optional`, `required`.
+pub(crate) fn cert_reqs(value: &Value) -> Result<crate::tls::CertReqs, String> {
+    match value {
+        Value::Integer(n) => n.to_string().parse(),
+        _ => name(value),
+    }
+}
+
 /// `drop`, `refuse` or `dangerous`.
 pub(crate) fn header_map(value: &Value) -> Result<UnderscoreHeaders, String> {
     super::parse_header_map(&string(value)?)

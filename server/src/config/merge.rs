@@ -9,6 +9,7 @@ use super::cli::{self, Args};
 use super::file::{self, ConfigFile};
 use super::value::{self, at_least_one, at_most};
 use super::{Config, ConfigError, HttpSettings};
+use crate::tls::{ciphers, CertReqs, TlsSettings};
 
 /// The two sources of a value besides the defaults.
 struct Sources {
@@ -245,6 +246,7 @@ pub(crate) fn build(
             header_map: s.setting("header_map", http.header_map, file::header_map, any)?,
         },
         trust: trust(&mut s, args.proxy)?,
+        tls: tls(&mut s, args.tls)?,
         check_config: args.config.check_config,
         print_config: args.config.print_config,
         config_file: args.config.config_file,
@@ -252,6 +254,7 @@ pub(crate) fn build(
     if let Some(file) = s.file {
         file.finish()?;
     }
+    check_tls(&config.tls)?;
     if config.app == "proxy" && config.upstream.is_none() {
         return Err(ConfigError::Conflict(
             "the proxy app needs an upstream: --upstream URL, or upstream in the config file"
@@ -294,4 +297,34 @@ fn trust(s: &mut Sources, flags: cli::ProxyArgs) -> Result<crate::trust::Trust, 
         proxy_protocol: s.setting("proxy_protocol", flags.proxy_protocol, file::name, any)?,
         proxy_allow_ips: s.setting("proxy_allow_ips", flags.proxy_allow_ips, file::name, any)?,
     })
+}
+
+/// The TLS settings: paths, `cert_reqs` (a number or a word), `ciphers`.
+fn tls(s: &mut Sources, flags: cli::TlsArgs) -> Result<TlsSettings, ConfigError> {
+    Ok(TlsSettings {
+        certfile: s.optional("certfile", flags.certfile, file::path, any)?,
+        keyfile: s.optional("keyfile", flags.keyfile, file::path, any)?,
+        ca_certs: s.optional("ca_certs", flags.ca_certs, file::path, any)?,
+        cert_reqs: s.setting("cert_reqs", flags.cert_reqs, file::cert_reqs, any)?,
+        ciphers: s.setting("ciphers", flags.ciphers, file::string, |c: &String| {
+            ciphers::check(c)
+        })?,
+    })
+}
+
+/// TLS settings that only work together: a certificate with its key, a
+/// client certificate with the CAs that verify it.
+fn check_tls(tls: &TlsSettings) -> Result<(), ConfigError> {
+    let conflict = |message: &str| Err(ConfigError::Conflict(message.into()));
+    match (&tls.certfile, &tls.keyfile) {
+        (Some(_), None) => return conflict("--certfile needs --keyfile (or keyfile in the config file): the certificate's private key"),
+        (None, Some(_)) => return conflict("--keyfile needs --certfile (or certfile in the config file): the certificate to serve"),
+        _ => {}
+    }
+    if tls.enabled() && tls.cert_reqs != CertReqs::None && tls.ca_certs.is_none() {
+        return conflict(
+            "--cert-reqs 1 or 2 needs --ca-certs: the CAs that sign client certificates",
+        );
+    }
+    Ok(())
 }

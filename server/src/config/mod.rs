@@ -345,6 +345,11 @@ pub struct Config {
     /// docs/server.md, "Behind a proxy").
     #[serde(flatten)]
     pub trust: crate::trust::Trust,
+    /// TLS termination: `--certfile`, `--keyfile`, `--ca-certs`,
+    /// `--cert-reqs`, `--ciphers` (docs/server.md, "TLS"). The files are
+    /// read when the server starts ([`crate::tls::load`]), not here.
+    #[serde(flatten)]
+    pub tls: crate::tls::TlsSettings,
     /// `--check-config`: print the configuration and exit 0.
     #[serde(skip)]
     pub check_config: bool,

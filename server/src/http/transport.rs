@@ -65,6 +65,16 @@ pub trait Transport: Read + Write {
         let _ = buf;
         Err(io::ErrorKind::Unsupported.into())
     }
+
+    /// Whether the stream holds input it has already taken from its
+    /// socket (decrypted TLS plaintext, say), or has seen its end: then a
+    /// read returns at once, and waiting for the socket to become
+    /// readable could wait for nothing. A poller that waits for idle
+    /// connections serves such a connection again at once. The default:
+    /// `false`, the socket holds everything.
+    fn has_buffered_input(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -86,6 +96,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (**self).try_read(buf)
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        (**self).has_buffered_input()
     }
 }
 

@@ -85,6 +85,9 @@ struct Worker {
 /// The master process.
 pub(crate) struct Master {
     config: Config,
+    /// The TLS configuration of `config.tls`, loaded before any fork (at
+    /// start, and again on HUP); `None` without `--certfile`.
+    tls: Option<Arc<rustls::ServerConfig>>,
     reload: Reload,
     factory: AppFactory,
     preloaded: Option<Arc<dyn App>>,
@@ -118,8 +121,14 @@ pub(crate) struct Master {
 
 impl Master {
     /// Binds the listeners, writes the pidfile and installs the signal
-    /// handlers; builds the application now with `--preload`.
-    pub(crate) fn new(config: Config, reload: Reload, factory: AppFactory) -> io::Result<Master> {
+    /// handlers; builds the application now with `--preload`. `tls` is
+    /// the configuration [`crate::tls::load`] made of `config.tls`.
+    pub(crate) fn new(
+        config: Config,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        reload: Reload,
+        factory: AppFactory,
+    ) -> io::Result<Master> {
         // A new master started by USR2 takes the control socket's path
         // over from the old one (which leaves the file to it).
         let upgraded = std::env::var_os(listeners::INHERITED_FDS).is_some();
@@ -194,6 +203,7 @@ impl Master {
         Ok(Master {
             target: config.workers,
             config,
+            tls,
             reload,
             factory,
             preloaded,
@@ -217,7 +227,16 @@ impl Master {
 
     /// The listeners' addresses, as logged at start.
     pub(crate) fn addresses(&self) -> Vec<String> {
-        self.listeners.iter().map(Listener::describe).collect()
+        let tls = self.tls.is_some();
+        self.listeners
+            .iter()
+            .map(|listener| match (tls, listener.describe()) {
+                (true, address) if address.starts_with("http://") => {
+                    address.replacen("http://", "https://", 1)
+                }
+                (_, address) => address,
+            })
+            .collect()
     }
 
     /// Runs until a stop signal (or a worker that cannot boot); stops the
@@ -314,6 +333,16 @@ impl Master {
     fn reload_config(&mut self) -> Result<(), String> {
         match (self.reload)() {
             Ok(config) => {
+                // The certificate files are read again too: new workers
+                // serve the new ones; bad ones keep everything as it was.
+                let tls = match crate::tls::load(&config.tls) {
+                    Ok(tls) => tls,
+                    Err(error) => {
+                        log::error!("Reload failed, keeping the configuration: {error}");
+                        return Err(format!("reload failed, keeping the configuration: {error}"));
+                    }
+                };
+                self.tls = tls;
                 if config.bind != self.config.bind {
                     log::warn!(
                         "--bind changes need a restart or an upgrade (USR2); keeping the listeners"
@@ -597,12 +626,18 @@ impl Master {
             0 => 0,
             max => max + jitter,
         };
+        let http = self.config.http_config();
+        let tls = self.tls.as_ref().map(|tls| {
+            let deadline = crate::tls::handshake_deadline(self.config.timeout, http.header_timeout);
+            crate::tls::Acceptor::new(Arc::clone(tls), deadline)
+        });
         worker::run(WorkerSetup {
             class: self.config.worker_class,
             listeners,
             slot: self.scoreboard.slot(slot),
             app,
-            http: self.config.http_config(),
+            http,
+            tls,
             threads: self.config.threads,
             worker_connections: self.config.worker_connections,
             max_requests,

@@ -21,9 +21,12 @@ use moss_net_shims as net;
 use moss_runtime as moss;
 use moss_runtime::io::{Interest, Registration};
 
-use super::{conn_info, read_proxy_header, tick, Counted, Flags, WorkerSetup, TICK};
+use super::{
+    conn_info, read_proxy_header, serve_accepted, tick, Counted, Flags, WorkerSetup, TICK,
+};
 use crate::master::listeners::Listener;
-use crate::{serve_connection, ConnInfo, HttpConfig, Transport};
+use crate::tls::Acceptor;
+use crate::{ConnInfo, HttpConfig, Transport};
 
 /// How long one green thread may hold the hub before the monitor reports it.
 const MAX_BLOCKING: Duration = Duration::from_millis(500);
@@ -42,11 +45,11 @@ fn serve(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     for listener in &setup.listeners {
         let listener = listener.try_clone()?;
         let (pool, app, http) = (Rc::clone(&pool), Rc::clone(&app), Rc::clone(&http));
-        let flags = flags.clone();
+        let (flags, tls) = (flags.clone(), setup.tls.clone());
         acceptors.push(moss::spawn(move || {
             // An acceptor that cannot go on leaves the worker serving
             // nothing: it stops, and the master starts another.
-            if let Err(error) = accept_loop(listener, &pool, &app, &http) {
+            if let Err(error) = accept_loop(listener, &pool, &app, &http, tls.as_ref()) {
                 log::error!("cannot accept connections: {error}");
                 flags.request_stop();
             }
@@ -99,6 +102,7 @@ fn accept_loop(
     pool: &moss::Pool,
     app: &Rc<Counted>,
     http: &Rc<HttpConfig>,
+    tls: Option<&Acceptor>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let fd = listener.fd();
@@ -122,16 +126,20 @@ fn accept_loop(
                 continue;
             }
         };
-        let (app, http) = (Rc::clone(app), Rc::clone(http));
+        let (app, http, tls) = (Rc::clone(app), Rc::clone(http), tls.cloned());
         // `Pool::spawn` waits for room: accepting pauses when full.
+        // The TLS handshake runs in the connection's green thread: its
+        // reads park it like any other.
         pool.spawn(move || match accepted {
             Accepted::Tcp(mut stream, mut conn) => {
                 let _ = stream.set_nodelay(true);
                 if read_proxy_header(&mut stream, &http, &mut conn) {
-                    serve_one(stream, &app, &http, conn);
+                    serve_one(stream, &app, &http, conn, tls.as_ref());
                 }
             }
-            Accepted::Unix(stream) => serve_one(stream, &app, &http, conn_info(None, None)),
+            Accepted::Unix(stream) => {
+                serve_one(stream, &app, &http, conn_info(None, None), tls.as_ref())
+            }
         });
     }
 }
@@ -161,9 +169,10 @@ fn serve_one<S: Transport + Send + 'static>(
     app: &Counted,
     http: &HttpConfig,
     conn: ConnInfo,
+    tls: Option<&Acceptor>,
 ) {
     let _open = app.connection();
-    if let Err(error) = serve_connection(stream, app, http, conn) {
+    if let Err(error) = serve_accepted(stream, app, http, conn, tls) {
         log::debug!("connection ended: {error}");
     }
 }

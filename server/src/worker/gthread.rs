@@ -28,19 +28,26 @@ use super::{
     conn_info, read_proxy_header, tick, Counted, Flags, OpenConnection, WorkerSetup, TICK,
 };
 use crate::master::listeners::Listener;
+use crate::tls::Acceptor;
 use crate::{ConnInfo, Connection, HttpConfig, NoTimeouts, Served, Transport};
 
 /// A connection as the worker moves it between the poller and the threads.
 struct Job {
     connection: Connection<Box<dyn Transport + Send>>,
-    /// A connection that must first send a PROXY header, read by the
-    /// thread that serves it first (never by the poller); `connection` is
-    /// then a placeholder.
-    proxied: Option<(std::net::TcpStream, ConnInfo)>,
+    /// A connection that must first send a PROXY header, or shake hands
+    /// for TLS: done by the thread that serves it first (never by the
+    /// poller); `connection` is then a placeholder.
+    unstarted: Option<(Unstarted, ConnInfo)>,
     fd: RawFd,
     /// Accepted and not yet served: its client is sending a request.
     fresh: bool,
     _open: OpenConnection,
+}
+
+/// An accepted socket whose PROXY header or TLS handshake is still to come.
+enum Unstarted {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
 }
 
 /// The poller's token for the threads' "a connection came back" wake-up.
@@ -67,10 +74,11 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     for index in 0..setup.threads.max(1) {
         let (queue, app, http) = (Arc::clone(&queue), Arc::clone(&app), Arc::clone(&http));
         let (give_back, waker) = (give_back.clone(), Arc::clone(&waker));
+        let tls = setup.tls.clone();
         threads.push(
             thread::Builder::new()
                 .name(format!("moss-gthread-{index}"))
-                .spawn(move || serve_jobs(&queue, &app, &http, &give_back, &waker))?,
+                .spawn(move || serve_jobs(&queue, &app, &http, tls.as_ref(), &give_back, &waker))?,
         );
     }
     drop(give_back);
@@ -111,7 +119,7 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
         // came while the worker was full is tried again).
         for listener in &setup.listeners {
             while open.load(Ordering::Relaxed) < setup.worker_connections.max(1) {
-                match accept(listener, &app, &http, &open) {
+                match accept(listener, &app, &http, setup.tls.is_some(), &open) {
                     // A new connection waits here too: no thread is held by
                     // a client that has not sent its request yet.
                     Ok(Some(job)) => {
@@ -203,17 +211,19 @@ fn accept(
     listener: &Listener,
     app: &Counted,
     http: &HttpConfig,
+    tls: bool,
     open: &Arc<AtomicUsize>,
 ) -> io::Result<Option<Job>> {
+    let stand_in = || Box::new(NoTimeouts(io::empty())) as Box<dyn Transport + Send>;
     let accepted = match listener {
         Listener::Tcp(listener) => listener.accept().and_then(|(stream, peer)| {
             stream.set_nonblocking(false)?;
             let _ = stream.set_nodelay(true);
             let conn = conn_info(Some(peer), stream.local_addr().ok());
             let fd = stream.as_raw_fd();
-            if http.trust.expects_proxy_header(Some(peer.ip())) {
-                let stand_in = Box::new(NoTimeouts(io::empty())) as Box<dyn Transport + Send>;
-                return Ok((stand_in, fd, ConnInfo::default(), Some((stream, conn))));
+            if tls || http.trust.expects_proxy_header(Some(peer.ip())) {
+                let unstarted = Some((Unstarted::Tcp(stream), conn));
+                return Ok((stand_in(), fd, ConnInfo::default(), unstarted));
             }
             Ok((
                 Box::new(stream) as Box<dyn Transport + Send>,
@@ -225,6 +235,10 @@ fn accept(
         Listener::Unix(listener, _) => listener.accept().and_then(|(stream, _)| {
             stream.set_nonblocking(false)?;
             let fd = stream.as_raw_fd();
+            if tls {
+                let unstarted = Some((Unstarted::Unix(stream), ConnInfo::default()));
+                return Ok((stand_in(), fd, ConnInfo::default(), unstarted));
+            }
             Ok((
                 Box::new(stream) as Box<dyn Transport + Send>,
                 fd,
@@ -233,17 +247,18 @@ fn accept(
             ))
         }),
     };
-    let (stream, fd, conn, proxied) = match accepted {
+    let (stream, fd, conn, unstarted) = match accepted {
         Ok(accepted) => accepted,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(None),
         Err(error) => return Err(error),
     };
-    // Until its PROXY header is read, the connection is an empty stand-in
-    // whose deadline is the header timeout's.
+    // Until its PROXY header is read and its TLS handshake done, the
+    // connection is an empty stand-in whose deadline is the header
+    // timeout's.
     let connection = Connection::new(stream, http, conn)?;
     Ok(Some(Job {
         connection,
-        proxied,
+        unstarted,
         fd,
         fresh: true,
         _open: app.connection_counting(Arc::clone(open)),
@@ -255,6 +270,7 @@ fn serve_jobs(
     queue: &Mutex<mpsc::Receiver<Job>>,
     app: &Counted,
     http: &HttpConfig,
+    tls: Option<&Acceptor>,
     give_back: &mpsc::Sender<Job>,
     waker: &Waker,
 ) {
@@ -267,11 +283,11 @@ fn serve_jobs(
             return;
         };
         job.fresh = false;
-        if let Some((mut stream, mut conn)) = job.proxied.take() {
-            if !read_proxy_header(&mut stream, http, &mut conn) {
+        if let Some((unstarted, conn)) = job.unstarted.take() {
+            let Some((stream, conn)) = start(unstarted, conn, http, tls) else {
                 continue;
-            }
-            match Connection::new(Box::new(stream) as Box<dyn Transport + Send>, http, conn) {
+            };
+            match Connection::new(stream, http, conn) {
                 Ok(connection) => job.connection = connection,
                 Err(error) => {
                     log::debug!("connection ended: {error}");
@@ -279,14 +295,53 @@ fn serve_jobs(
                 }
             }
         }
-        match job.connection.serve_ready(app, http) {
-            Ok(Served::Idle) => {
-                if give_back.send(job).is_ok() {
-                    let _ = waker.wake();
+        loop {
+            match job.connection.serve_ready(app, http) {
+                // Input the stream already holds (TLS plaintext rustls
+                // decrypted with the last request) would never wake the
+                // poller: served now.
+                Ok(Served::Idle) if has_buffered_input(&job) => continue,
+                Ok(Served::Idle) => {
+                    if give_back.send(job).is_ok() {
+                        let _ = waker.wake();
+                    }
                 }
+                Ok(Served::Closed) => {}
+                Err(error) => log::debug!("connection ended: {error}"),
             }
-            Ok(Served::Closed) => {}
-            Err(error) => log::debug!("connection ended: {error}"),
+            break;
         }
     }
+}
+
+fn has_buffered_input(job: &Job) -> bool {
+    job.connection
+        .stream()
+        .is_some_and(|stream| stream.has_buffered_input())
+}
+
+/// Reads the PROXY header a connection owes, then shakes hands for TLS;
+/// `None` when either fails (logged).
+fn start(
+    unstarted: Unstarted,
+    mut conn: ConnInfo,
+    http: &HttpConfig,
+    tls: Option<&Acceptor>,
+) -> Option<(Box<dyn Transport + Send>, ConnInfo)> {
+    let stream: Box<dyn Transport + Send> = match unstarted {
+        Unstarted::Tcp(mut stream) => {
+            if !read_proxy_header(&mut stream, http, &mut conn) {
+                return None;
+            }
+            match tls {
+                Some(tls) => Box::new(tls.accept(stream, &mut conn)?),
+                None => Box::new(stream),
+            }
+        }
+        Unstarted::Unix(stream) => match tls {
+            Some(tls) => Box::new(tls.accept(stream, &mut conn)?),
+            None => Box::new(stream),
+        },
+    };
+    Some((stream, conn))
 }

@@ -27,6 +27,7 @@ use crate::config::WorkerClass;
 use crate::master::listeners::Listener;
 use crate::scoreboard::Slot;
 use crate::sys::{self, Pid};
+use crate::tls::Acceptor;
 use crate::{App, HttpConfig, Request, Response};
 
 /// How often a worker beats and checks its signals.
@@ -50,6 +51,9 @@ pub(crate) struct WorkerSetup {
     pub(crate) reuse_port: bool,
     pub(crate) backlog: u32,
     pub(crate) master_pid: Pid,
+    /// TLS termination (`--certfile`), with the configuration the master
+    /// loaded before the fork.
+    pub(crate) tls: Option<Acceptor>,
 }
 
 /// The worker's signal flags, set by its signal handlers.
@@ -263,6 +267,24 @@ where
             proxy::log_refused(conn.peer_addr, &error);
             false
         }
+    }
+}
+
+/// Serves a connection to its end: through TLS when the worker terminates
+/// it (a failed handshake is logged and ends the connection), else as is.
+pub(crate) fn serve_accepted<S: crate::Transport + Send + 'static>(
+    stream: S,
+    app: &Counted,
+    http: &HttpConfig,
+    mut conn: crate::ConnInfo,
+    tls: Option<&Acceptor>,
+) -> io::Result<()> {
+    match tls {
+        None => crate::serve_connection(stream, app, http, conn),
+        Some(tls) => match tls.accept(stream, &mut conn) {
+            Some(stream) => crate::serve_connection(stream, app, http, conn),
+            None => Ok(()),
+        },
     }
 }
 

@@ -9,9 +9,11 @@
 use std::io;
 use std::os::unix::net::UnixStream;
 
-use super::{conn_info, read_proxy_header, tick, Counted, Flags, WorkerSetup, TICK};
+use super::{
+    conn_info, read_proxy_header, serve_accepted, tick, Counted, Flags, WorkerSetup, TICK,
+};
 use crate::master::listeners::Listener;
-use crate::{serve_connection, HttpConfig};
+use crate::HttpConfig;
 
 pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     for listener in &setup.listeners {
@@ -35,15 +37,17 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
                     let _ = stream.set_nodelay(true);
                     let mut conn = conn_info(Some(peer), stream.local_addr().ok());
                     let _open = app.connection();
+                    // A beat now: a TLS handshake may last up to --timeout.
+                    setup.slot.beat();
                     match read_proxy_header(&mut stream, &http, &mut conn) {
-                        true => serve_connection(stream, &app, &http, conn),
+                        true => serve_accepted(stream, &app, &http, conn, setup.tls.as_ref()),
                         false => Ok(()),
                     }
                 }
                 Err(error) => accept_failed(error),
             },
             Listener::Unix(listener, _) => match listener.accept() {
-                Ok((stream, _)) => serve_unix(stream, &app, &http),
+                Ok((stream, _)) => serve_unix(stream, &app, &http, setup),
                 Err(error) => accept_failed(error),
             },
         };
@@ -54,10 +58,16 @@ pub(super) fn run(setup: &WorkerSetup, flags: &Flags) -> io::Result<()> {
     Ok(())
 }
 
-fn serve_unix(stream: UnixStream, app: &Counted, http: &HttpConfig) -> io::Result<()> {
+fn serve_unix(
+    stream: UnixStream,
+    app: &Counted,
+    http: &HttpConfig,
+    setup: &WorkerSetup,
+) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     let _open = app.connection();
-    serve_connection(stream, app, http, conn_info(None, None))
+    setup.slot.beat();
+    serve_accepted(stream, app, http, conn_info(None, None), setup.tls.as_ref())
 }
 
 /// Another worker took the connection (`WouldBlock`), or accepting failed:
