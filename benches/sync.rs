@@ -1,4 +1,4 @@
-//! Sync micro-benchmarks: channel round trips (green, OS threads, may, hub to hub), spawn_blocking, Semaphore.
+//! Sync micro-benchmarks: channel round trips (green, hub-local, OS threads, may, tokio, hub to hub), spawn_blocking, Semaphore.
 //!
 //! Run: `cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3`.
 //! Each round trip is one message there and one back.
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{may_ping_pong, std_ping_pong};
 use criterion::{criterion_group, criterion_main, Criterion};
-use moss::sync::{channel, Semaphore};
+use moss::sync::{channel, local, Semaphore};
 
 /// Two green threads of one hub bounce a counter through two channels.
 fn green_ping_pong(iters: u64) -> Duration {
@@ -30,6 +30,55 @@ fn green_ping_pong(iters: u64) -> Duration {
         let elapsed = start.elapsed();
         drop(ping_tx);
         echo.join().unwrap();
+        elapsed
+    })
+}
+
+/// Two green threads of one hub bounce a counter through two hub-local
+/// channels.
+fn local_ping_pong(iters: u64) -> Duration {
+    moss::run(|| {
+        let (ping_tx, ping_rx) = local::channel::<u64>();
+        let (pong_tx, pong_rx) = local::channel::<u64>();
+        let echo = moss::spawn(move || {
+            for value in ping_rx {
+                pong_tx.send(value).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).unwrap();
+            black_box(pong_rx.recv().unwrap());
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        echo.join().unwrap();
+        elapsed
+    })
+}
+
+/// Two tasks of a current-thread tokio runtime bounce a counter through
+/// two unbounded `tokio::sync::mpsc` channels.
+fn tokio_ping_pong(iters: u64) -> Duration {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let echo = tokio::spawn(async move {
+            while let Some(value) = ping_rx.recv().await {
+                pong_tx.send(value).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).unwrap();
+            black_box(pong_rx.recv().await.unwrap());
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        echo.await.unwrap();
         elapsed
     })
 }
@@ -86,8 +135,12 @@ fn channels(c: &mut Criterion) {
     may::config().set_workers(1);
     let mut group = c.benchmark_group("channel_round_trip");
     group.bench_function("moss_green_same_hub", |b| b.iter_custom(green_ping_pong));
+    group.bench_function("moss_local_same_hub", |b| b.iter_custom(local_ping_pong));
     group.bench_function("moss_yield_floor_same_hub", |b| {
         b.iter_custom(green_yield_floor)
+    });
+    group.bench_function("tokio_mpsc_current_thread", |b| {
+        b.iter_custom(tokio_ping_pong)
     });
     group.bench_function("std_mpsc_os_threads", |b| b.iter_custom(std_ping_pong));
     group.bench_function("may_mpsc_one_worker", |b| b.iter_custom(may_ping_pong));

@@ -213,9 +213,13 @@ impl<T> Chan<T> {
         // decide again (`Wake::Interrupted`, a re-check below).
         let result = park::park_unless_unwinding(what, deadline, register);
         let mut state = self.lock();
+        // Only the waker's notification ends this park `Ready`, and it took
+        // the entry out of the queue: nothing to remove then.
+        if result == Ok(Wake::Ready) {
+            return (Waited::Woken, state);
+        }
         let notified = !state.dequeue(role, id);
         match result {
-            Ok(Wake::Ready) => (Waited::Woken, state),
             Ok(wake) => {
                 if notified {
                     pass_on(&mut state, role);
@@ -268,7 +272,15 @@ fn pass_on<T>(state: &mut Guard<'_, T>, role: Role) {
 /// waits (like a blocked `std::sync::mpsc` receiver) rather than panic;
 /// this includes a real deadlock, such as a green thread waiting on a
 /// channel whose only sender it holds itself. Every other wait (`Event`,
-/// `Semaphore`, `Mutex`, `Pool`, `join`) is still reported.
+/// `Semaphore`, `Mutex`, `Pool`, `join`, a [`local`](super::local)
+/// channel) is still reported.
+///
+/// # Hub-local channels
+/// Between green threads of one hub, [`local::channel`](super::local::channel)
+/// has the same methods and errors with no lock and no atomic operation
+/// (its halves are `!Send`), and its waits are covered by the deadlock
+/// detector. Use this channel when a half may cross to another OS thread
+/// or hub.
 ///
 /// # Examples
 /// ```

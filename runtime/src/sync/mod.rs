@@ -6,6 +6,7 @@
 //! | [`Semaphore`] | `gevent.lock.Semaphore` | green threads of one hub |
 //! | [`Mutex`] | `std::sync::Mutex`, fair | green threads of one hub |
 //! | [`channel`], [`bounded`] | `std::sync::mpsc` | any threads: green threads of any hub, plain OS threads |
+//! | [`local::channel`], [`local::bounded`] | `std::sync::mpsc`, `!Send` | green threads of one hub |
 //!
 //! Every wait goes through the park protocol, so a green thread waiting
 //! here can be killed or timed out ([`crate::timeout`]) like at any other
@@ -13,15 +14,17 @@
 //! or a message handed to a waiter that is interrupted before it takes it
 //! is passed on, never lost.
 //!
-//! A green thread parked on a channel is never reported as deadlocked:
-//! it waits only while the other side is alive, and that side may have
-//! been moved to another OS thread or hub. Waits on the hub-local
-//! primitives are (see [`channel`]).
+//! A green thread parked on a [`channel`] is never reported as
+//! deadlocked: it waits only while the other side is alive, and that side
+//! may have been moved to another OS thread or hub. Waits on the hub-local
+//! primitives, [`local`] channels included, are.
 //!
-//! `Event`, `Semaphore` and `Mutex` are hub-local (`!Send`, share them
-//! with `Rc`): they cost a few non-atomic instructions when uncontended.
-//! Across OS threads use the channels, or `std`/`parking_lot` locks for
-//! short critical sections that never wait for a green thread.
+//! `Event`, `Semaphore`, `Mutex` and the [`local`] channels are hub-local
+//! (`!Send`, share them with `Rc`): they cost a few non-atomic
+//! instructions when uncontended. Between green threads of one hub prefer
+//! [`local::channel`]; across OS threads use [`channel`], or
+//! `std`/`parking_lot` locks for short critical sections that never wait
+//! for a green thread.
 //!
 //! # Examples
 //! ```
@@ -48,6 +51,7 @@
 mod channel;
 mod event;
 mod group;
+pub mod local;
 mod mutex;
 mod pool;
 mod semaphore;
