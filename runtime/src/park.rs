@@ -221,7 +221,6 @@ fn park_inner(
     shield: Shield,
 ) -> Result<Wake, Interrupt> {
     let shielded = shield != Shield::None;
-    let hub = sched::current().expect("moss: park called outside a hub");
     let green = sched::current_green().expect("moss: park called outside a green thread");
     let (effective, scope_id) = if shielded {
         (deadline, None)
@@ -263,14 +262,14 @@ fn park_inner(
     };
     if shield == Shield::Undecided {
         let resumes = crate::context::unwinder_resumes();
-        hub.undecided.borrow_mut().push((resumes, unparker.clone()));
+        sched::with_current(|hub| hub.undecided.borrow_mut().push((resumes, unparker.clone())));
     }
     register(unparker);
     if let Some(at) = effective {
-        hub.timers.insert(at, Rc::clone(&green), generation);
+        sched::with_current(|hub| hub.timers.insert(at, Rc::clone(&green), generation))
+            .expect("a green thread runs inside its hub");
         green.timer_armed.set(true);
     }
-    drop(hub);
     green.park_sp.set(crate::context::stack_pointer());
     // Refreshes the record while std's flag is exact (see `Green::unwinding_now`).
     green.is_unwinding();
@@ -278,8 +277,7 @@ fn park_inner(
     green.shielded.set(false);
     green.undecided.set(false);
     if green.timer_armed.replace(false) {
-        let hub = sched::current().expect("a resumed green thread runs inside its hub");
-        hub.timers.cancelled();
+        sched::with_current(|hub| hub.timers.cancelled());
     }
     match green.woke.get() {
         // Kills and elapsed scopes do not reach a shielded park; for it,
