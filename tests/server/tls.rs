@@ -594,3 +594,33 @@ fn pipelined_requests_that_rustls_already_decrypted_are_served() {
         assert!(moss.stop().success(), "{class}");
     }
 }
+
+#[test]
+fn a_client_resumes_its_session_on_any_worker() {
+    let pki = Pki::new("resume");
+    for class in CLASSES {
+        // One client configuration: its session store keeps the tickets.
+        let client = pki.client(false);
+        let moss = pki.start(class, &["-w", "2", "hello"]);
+        moss.wait_log("Listening at: https://127.0.0.1:");
+        moss.wait_log_count("Booting worker", 2);
+        let mut kinds = Vec::new();
+        for _ in 0..12 {
+            let mut tls = connect(&moss.addr, &client).unwrap();
+            kinds.push(tls.conn.handshake_kind());
+            // The tickets come before the answer: read it, and they are kept.
+            let (status, _, _) = exchange(&mut tls, "GET", "/", "", b"").unwrap();
+            assert_eq!(status, 200, "{class}");
+        }
+        assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full), "{class}");
+        let resumed = kinds[1..]
+            .iter()
+            .filter(|kind| **kind == Some(rustls::HandshakeKind::Resumed))
+            .count();
+        assert_eq!(
+            resumed, 11,
+            "{class}: every reconnection resumes, whichever of the 2 workers takes it: {kinds:?}"
+        );
+        assert!(moss.stop().success(), "{class}");
+    }
+}

@@ -12,6 +12,10 @@
 //! one after another. On HUP it reads them again; bad new files are logged
 //! and the previous configuration stays.
 //!
+//! Session tickets (resumption, TLS 1.3 and 1.2) are sealed with one key
+//! made by the master at each load, so every worker forked from it takes
+//! every other worker's tickets ([`tickets`]).
+//!
 //! A connection is handshaken by the worker that accepted it, within a
 //! deadline (`--timeout`, or `--header-timeout` when shorter), then served
 //! like a plain one through a TLS stream that implements
@@ -19,6 +23,7 @@
 
 pub(crate) mod ciphers;
 pub(crate) mod stream;
+mod tickets;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -271,6 +276,10 @@ pub fn load(settings: &TlsSettings) -> Result<Option<Arc<ServerConfig>>, TlsErro
         .with_single_cert(certs, key)
         .map_err(|e| file_error(key_flag, keyfile, e))?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    // Made here, in the master before it forks: every worker shares the
+    // ticket key, so a client resumes whichever worker it reaches.
+    config.ticketer = tickets::SharedTickets::new()
+        .map_err(|e| TlsError::Settings(format!("cannot make a session ticket key: {e}")))?;
     Ok(Some(Arc::new(config)))
 }
 
