@@ -1,21 +1,26 @@
 //! The whole `moss` server against its peers: moss (sync, gthread, green),
 //! gunicorn (sync, gthread, gevent), may_minihttp and hyper, 2 workers each,
-//! under wrk, in one run, interleaved rounds. `docs/benchmarks.md` ("The
+//! under wrk, in one run, interleaved rounds; and over TLS, moss-green,
+//! gunicorn-gevent and hyper on tokio-rustls. `docs/benchmarks.md` ("The
 //! whole server against its peers") explains the method and reads the
 //! results.
 //!
 //! ```sh
 //! CARGO_TARGET_DIR=target/load cargo run --release \
 //!     --manifest-path benches/load/Cargo.toml -- [--quick] \
-//!     [--scenarios hello,sleep,proxy,idle] [--servers moss-green,hyper,...] \
+//!     [--scenarios hello,sleep,proxy,idle,tls] [--servers moss-green,hyper,...] \
 //!     [--rounds R] [--seconds S] [--out docs/benchmarks]
 //! ```
+//!
+//! A run of some scenarios only keeps the other scenarios' results already
+//! in the output directory's results.json (each scenario's own stamp kept).
 
 mod idle;
 mod procs;
 mod report;
 mod servers;
 mod setup;
+mod tls;
 mod wrk;
 
 use std::path::PathBuf;
@@ -28,7 +33,7 @@ use servers::{App, Server};
 use wrk::{Measured, Wrk};
 
 /// Scenarios, in their order of a round.
-pub const SCENARIOS: [&str; 4] = ["hello", "sleep", "proxy", "idle"];
+pub const SCENARIOS: [&str; 5] = ["hello", "sleep", "proxy", "idle", "tls"];
 /// Connections of the plaintext scenario.
 pub const HELLO_CONNS: [usize; 3] = [64, 256, 1024];
 /// Connections of the `/sleep?ms=100` scenario.
@@ -41,6 +46,11 @@ pub const UPSTREAM_MS: u64 = 50;
 /// pause between two requests.
 pub const IDLE_LOAD_CONNS: usize = 16;
 pub const IDLE_LOAD_DELAY_MS: u64 = 10;
+/// Connections of the TLS scenario (keep-alive), `--quick` the first only.
+pub const TLS_CONNS: [usize; 2] = [64, 256];
+/// Connections of the TLS scenario's new-connection-per-request runs
+/// (`Connection: close`: a full TLS handshake per request).
+pub const TLS_CLOSE_CONNS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -62,9 +72,23 @@ const USAGE: &str = "\
 usage: load [OPTIONS]
 
   --quick              1 round, 3 s runs (default: 3 rounds, 8 s runs)
-  --scenarios LIST     of hello,sleep,proxy,idle (all)
+  --scenarios LIST     of hello,sleep,proxy,idle,tls (all); a run of some
+                       keeps the others' results already in DIR/results.json
+                         hello  plaintext GET /, keep-alive, c = 64, 256, 1024
+                         sleep  /sleep?ms=100, c = 200, 1000
+                         proxy  a blocking call to a 50 ms upstream, c = 200
+                         idle   10,000 idle keep-alive connections
+                         tls    TLS hello: HTTPS GET /, keep-alive, c = 64, 256
+                                (quick: 64), and a new TLS connection per
+                                request (Connection: close), c = 64; servers
+                                moss-green, gunicorn-gevent (--certfile,
+                                --keyfile) and hyper-tls (with it, for the
+                                new-connection run, hyper-tls-noresume: no
+                                session resumption); a self-signed cert
+                                made in target/load
   --servers LIST       of moss-sync,moss-gthread,moss-green,gunicorn-sync,
-                       gunicorn-gthread,gunicorn-gevent,may_minihttp,hyper (all)
+                       gunicorn-gthread,gunicorn-gevent,may_minihttp,hyper,
+                       hyper-tls (all; each runs the scenarios it takes part in)
   --rounds R           interleaved rounds (medians reported)
   --seconds S          length of each measured wrk run
   --warmup S           wrk warm-up before each measured run (1)
@@ -263,6 +287,29 @@ fn run(root: &std::path::Path, settings: &Settings) -> Result<(), String> {
     } else {
         None
     };
+    // The TLS scenario's certificate, made once, before its first round.
+    let tls_files = if wants("tls") {
+        match tls::make_cert(&root.join("target/load")) {
+            Ok(files) => {
+                say(
+                    started,
+                    &format!(
+                        "tls: made {} and {}",
+                        files.cert.display(),
+                        files.key.display()
+                    ),
+                );
+                Some(files)
+            }
+            Err(why) => {
+                failures.push(format!("tls scenario skipped: {why}"));
+                say(started, &format!("tls scenario skipped: {why}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let measure = |addr, path: &str, conns, pgid| -> Result<Measured, String> {
         if warmup > 0 {
             wrk.run(addr, path, conns, warmup, 0, pgid)?;
@@ -270,12 +317,14 @@ fn run(root: &std::path::Path, settings: &Settings) -> Result<(), String> {
         wrk.run(addr, path, conns, secs, 0, pgid)
     };
     for round in 1..=settings.rounds {
-        // Round-robin, starting one server further each round.
-        let n = settings.servers.len();
-        let order: Vec<Server> = (0..n)
-            .map(|i| settings.servers[(i + round - 1) % n])
-            .collect();
         for scenario in settings.scenarios.iter() {
+            // Round-robin over the servers that take part, starting one
+            // server further each round.
+            let taking_part: Vec<Server> = (settings.servers.iter().copied())
+                .filter(|s| s.runs(scenario))
+                .collect();
+            let n = taking_part.len();
+            let order: Vec<Server> = (0..n).map(|i| taking_part[(i + round - 1) % n]).collect();
             say(
                 started,
                 &format!("round {round}/{}: {scenario}", settings.rounds),
@@ -299,7 +348,18 @@ fn run(root: &std::path::Path, settings: &Settings) -> Result<(), String> {
                 );
                 runs.push(record(round, "proxy", "upstream-alone", PROXY_CONNS, &m));
             }
+            if scenario == "tls" && tls_files.is_none() {
+                continue;
+            }
             for &server in &order {
+                if scenario == "tls" {
+                    let files = tls_files.as_ref().expect("checked above");
+                    let (r, f) =
+                        tls_run(round, server, settings, &tools.paths, files, &wrk, started);
+                    runs.extend(r);
+                    failures.extend(f);
+                    continue;
+                }
                 if scenario == "idle" {
                     let v = idle_run(round, server, settings, &tools.paths, &wrk, started);
                     if let Some(why) = v.get("error").and_then(Value::as_str) {
@@ -335,30 +395,34 @@ fn run(root: &std::path::Path, settings: &Settings) -> Result<(), String> {
                     false => vec![conns.clone()],
                 };
                 for group in groups {
-                    let running =
-                        match servers::start(server, app, settings.server_cpu, 2, &tools.paths) {
-                            Ok(running) => running,
-                            Err(why) => {
-                                say(
-                                    started,
-                                    &format!("  {:<17} FAILED TO START: {why}", server.name),
-                                );
-                                failures.push(format!(
-                                    "round {round} {scenario} {}: {why}",
-                                    server.name
+                    let running = match servers::start(
+                        server,
+                        app,
+                        settings.server_cpu,
+                        2,
+                        None,
+                        &tools.paths,
+                    ) {
+                        Ok(running) => running,
+                        Err(why) => {
+                            say(
+                                started,
+                                &format!("  {:<17} FAILED TO START: {why}", server.name),
+                            );
+                            failures
+                                .push(format!("round {round} {scenario} {}: {why}", server.name));
+                            for &c in &group {
+                                runs.push(record(
+                                    round,
+                                    scenario,
+                                    server.name,
+                                    c,
+                                    &Err(format!("did not start: {why}")),
                                 ));
-                                for &c in &group {
-                                    runs.push(record(
-                                        round,
-                                        scenario,
-                                        server.name,
-                                        c,
-                                        &Err(format!("did not start: {why}")),
-                                    ));
-                                }
-                                continue;
                             }
-                        };
+                            continue;
+                        }
+                    };
                     for &c in &group {
                         let pgid = running.group.pid;
                         let m = match fresh {
@@ -385,13 +449,16 @@ fn run(root: &std::path::Path, settings: &Settings) -> Result<(), String> {
     drop(upstream);
     stamp["loadavg_end"] = json!(setup::loadavg());
     stamp["elapsed_seconds"] = json!(started.elapsed().as_secs_f64());
-    let results = json!({
+    let mut results = json!({
         "stamp": stamp,
         "runs": runs,
         "idle": idle_runs,
         "failures": failures,
     });
     let json_path = settings.out.join("results.json");
+    if SCENARIOS.iter().any(|s| !wants(s)) {
+        merge_previous(&mut results, &json_path, &settings.scenarios);
+    }
     write_outputs(results, &settings.out)?;
     say(
         started,
@@ -402,6 +469,222 @@ fn run(root: &std::path::Path, settings: &Settings) -> Result<(), String> {
         ),
     );
     Ok(())
+}
+
+/// The scenario a run record or a failure belongs to, as `--scenarios`
+/// names it (`tls-close` is part of `tls`).
+fn family(scenario: &str) -> &str {
+    match scenario {
+        "tls-close" => "tls",
+        other => other,
+    }
+}
+
+/// A run of some scenarios only: keeps the results of the others from the
+/// previous `results.json` at `path` (its runs, idle runs, failures and
+/// stamp), and records this run's stamp as the stamp of the scenarios it
+/// ran (`stamps`); the previous file's stamps of the others stay.
+fn merge_previous(results: &mut Value, path: &std::path::Path, ran: &[String]) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let Ok(old) = serde_json::from_str::<Value>(&text) else {
+        eprintln!(
+            "load: {} is not JSON: written anew, not merged",
+            path.display()
+        );
+        return;
+    };
+    let rerun = |scenario: &str| ran.iter().any(|s| s == family(scenario));
+    let empty = Vec::new();
+    let kept = |key: &str, keep: &dyn Fn(&Value) -> bool| -> Vec<Value> {
+        (old[key].as_array().unwrap_or(&empty).iter())
+            .filter(|v| keep(v))
+            .cloned()
+            .collect()
+    };
+    let mut runs = kept("runs", &|v| !rerun(v["scenario"].as_str().unwrap_or("")));
+    if runs.is_empty() && !rerun("idle") && old["idle"].as_array().is_none_or(Vec::is_empty) {
+        // Nothing of another scenario to keep.
+        return;
+    }
+    runs.extend(results["runs"].as_array().unwrap_or(&empty).iter().cloned());
+    let mut idle = if rerun("idle") {
+        Vec::new()
+    } else {
+        kept("idle", &|_| true)
+    };
+    idle.extend(results["idle"].as_array().unwrap_or(&empty).iter().cloned());
+    // Failures read "round N SCENARIO ..." or "SCENARIO scenario skipped: ...".
+    let mut failures = kept("failures", &|f| {
+        let words: Vec<&str> = f.as_str().unwrap_or("").split_whitespace().collect();
+        let scenario = match words[..] {
+            ["round", _, scenario, ..] => scenario,
+            [scenario, "scenario", ..] => scenario,
+            _ => "",
+        };
+        !rerun(scenario)
+    });
+    failures.extend(
+        results["failures"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .cloned(),
+    );
+    let mut stamps = old["stamps"].clone();
+    if !stamps.is_object() {
+        stamps = json!({});
+    }
+    for scenario in ran {
+        stamps[scenario.as_str()] = results["stamp"].clone();
+    }
+    let stamp = if old["stamp"].is_object() {
+        old["stamp"].clone()
+    } else {
+        results["stamp"].clone()
+    };
+    *results = json!({
+        "stamp": stamp,
+        "stamps": stamps,
+        "runs": runs,
+        "idle": idle,
+        "failures": failures,
+    });
+    eprintln!(
+        "load: merged with the other scenarios' results in {}",
+        path.display()
+    );
+}
+
+/// The TLS scenario for one server: one server (with `--certfile`,
+/// `--keyfile`), wrk on `https://` at each c of [`TLS_CONNS`] after a
+/// warm-up, then (moss-green, hyper-tls) with `Connection: close` at
+/// [`TLS_CLOSE_CONNS`]: the run records and the failures.
+fn tls_run(
+    round: usize,
+    server: Server,
+    settings: &Settings,
+    paths: &servers::Paths,
+    files: &tls::Files,
+    wrk: &Wrk,
+    started: Instant,
+) -> (Vec<Value>, Vec<String>) {
+    let conns: Vec<usize> = match settings.quick {
+        true => TLS_CONNS[..1].to_vec(),
+        false => TLS_CONNS.to_vec(),
+    };
+    let mut plan: Vec<(&str, usize)> = conns.iter().map(|&c| ("tls", c)).collect();
+    if server.tls_close() {
+        plan.push(("tls-close", TLS_CLOSE_CONNS));
+    }
+    let (mut runs, mut failures) = (Vec::new(), Vec::new());
+    let running = match servers::start(
+        server,
+        App::Hello,
+        settings.server_cpu,
+        2,
+        Some(files),
+        paths,
+    ) {
+        Ok(running) => running,
+        Err(why) => {
+            say(
+                started,
+                &format!("  {:<17} FAILED TO START: {why}", server.name),
+            );
+            failures.push(format!("round {round} tls {}: {why}", server.name));
+            for (scenario, c) in plan {
+                let m = Err(format!("did not start: {why}"));
+                runs.push(record(round, scenario, server.name, c, &m));
+            }
+            return (runs, failures);
+        }
+    };
+    let url = format!("https://127.0.0.1:{}/", running.addr.port());
+    let pgid = running.group.pid;
+    for (scenario, c) in plan {
+        let headers: &[&str] = match scenario {
+            "tls-close" => &["Connection: close"],
+            _ => &[],
+        };
+        let mut m = Ok(Measured::default());
+        if settings.warmup > 0 {
+            m = wrk.run_url(&url, headers, c, settings.warmup, 0, pgid);
+        }
+        if m.is_ok() {
+            m = wrk.run_url(&url, headers, c, settings.seconds, 0, pgid);
+        }
+        let label = match scenario {
+            "tls-close" => format!("{} (close)", server.name),
+            _ => server.name.to_owned(),
+        };
+        say(started, &format!("  {label:<17} c={c:<5} {}", brief(&m)));
+        if let Err(why) = &m {
+            failures.push(format!(
+                "round {round} {scenario} {} c={c}: {why}",
+                server.name
+            ));
+        }
+        runs.push(record(round, scenario, server.name, c, &m));
+    }
+    drop(running);
+    // hyper-tls resumes nearly every session wrk offers again (its one
+    // process holds them all); moss's worker processes each hold their own.
+    // The same peer without resumption bounds the other end: every
+    // handshake full.
+    if server.kind == servers::Kind::HyperTls {
+        let full = Server::HYPER_TLS_FULL;
+        let (r, f) = tls_close_alone(round, full, settings, paths, files, wrk, started);
+        runs.extend(r);
+        failures.extend(f);
+    }
+    (runs, failures)
+}
+
+/// The new-connection-per-request run alone, on a server of its own.
+fn tls_close_alone(
+    round: usize,
+    server: Server,
+    settings: &Settings,
+    paths: &servers::Paths,
+    files: &tls::Files,
+    wrk: &Wrk,
+    started: Instant,
+) -> (Vec<Value>, Vec<String>) {
+    let c = TLS_CLOSE_CONNS;
+    let m = servers::start(
+        server,
+        App::Hello,
+        settings.server_cpu,
+        2,
+        Some(files),
+        paths,
+    )
+    .and_then(|running| {
+        let url = format!("https://127.0.0.1:{}/", running.addr.port());
+        let headers = ["Connection: close"];
+        let pgid = running.group.pid;
+        if settings.warmup > 0 {
+            wrk.run_url(&url, &headers, c, settings.warmup, 0, pgid)?;
+        }
+        wrk.run_url(&url, &headers, c, settings.seconds, 0, pgid)
+    });
+    say(
+        started,
+        &format!("  {:<17} c={c:<5} {}", server.name, brief(&m)),
+    );
+    let failures = match &m {
+        Err(why) => vec![format!(
+            "round {round} tls-close {} c={c}: {why}",
+            server.name
+        )],
+        Ok(_) => Vec::new(),
+    };
+    (
+        vec![record(round, "tls-close", server.name, c, &m)],
+        failures,
+    )
 }
 
 /// results.json (with its summary), tables.md and the plots in `dir`.
@@ -438,7 +721,7 @@ fn idle_run(
         v["skipped"] = json!("one connection at a time, closed after each response");
         return v;
     }
-    let running = match servers::start(server, App::Hello, settings.server_cpu, 600, paths) {
+    let running = match servers::start(server, App::Hello, settings.server_cpu, 600, None, paths) {
         Ok(running) => running,
         Err(why) => {
             say(

@@ -6,7 +6,9 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use serde_json::{json, Value};
 
-use crate::{HELLO_CONNS, PROXY_CONNS, SLEEP_CONNS, SLEEP_MS, UPSTREAM_MS};
+use crate::{
+    HELLO_CONNS, PROXY_CONNS, SLEEP_CONNS, SLEEP_MS, TLS_CLOSE_CONNS, TLS_CONNS, UPSTREAM_MS,
+};
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.retain(|v| v.is_finite());
@@ -64,11 +66,13 @@ pub fn summarize(results: &Value) -> Value {
         }
     }
     let mut out = json!({});
-    for scenario in ["hello", "sleep", "proxy"] {
+    for scenario in ["hello", "sleep", "proxy", "tls", "tls-close"] {
         let mut rows = Vec::new();
         let conns: Vec<usize> = match scenario {
             "hello" => HELLO_CONNS.to_vec(),
             "sleep" => SLEEP_CONNS.to_vec(),
+            "tls" => TLS_CONNS.to_vec(),
+            "tls-close" => vec![TLS_CLOSE_CONNS],
             _ => vec![PROXY_CONNS],
         };
         let names = std::iter::once("upstream-alone".to_owned()).chain(servers.iter().cloned());
@@ -189,11 +193,9 @@ fn rps(r: Option<&Value>) -> Option<f64> {
     r.and_then(|r| num(r, "rps"))
 }
 
-/// The markdown tables of the summary.
-pub fn tables(results: &Value) -> String {
-    let stamp = &results["stamp"];
-    let mut out = String::new();
-    out += &format!(
+/// The line of a stamp: date, machine, versions, rounds, load average.
+fn stamp_line(stamp: &Value) -> String {
+    format!(
         "Run of {} ({} cores, {}, {}, {}, gunicorn {}, gevent {}, {}; {} round(s) of {} s runs after {} s warm-up; load average {} at the start, {} at the end; {:.0} s in all).\n\n",
         stamp["date"].as_str().unwrap_or("?"),
         stamp["cores"], stamp["kernel"].as_str().unwrap_or("?"), stamp["rustc"].as_str().unwrap_or("?"),
@@ -202,8 +204,36 @@ pub fn tables(results: &Value) -> String {
         stamp["rounds"], stamp["seconds_per_run"], stamp["warmup_seconds"],
         stamp["loadavg_start"].as_str().unwrap_or("?"), stamp["loadavg_end"].as_str().unwrap_or("?"),
         stamp["elapsed_seconds"].as_f64().unwrap_or(0.0),
-    );
+    )
+}
+
+/// The stamp line of a scenario run on its own after the main run (merged
+/// into its results.json), if any.
+fn scenario_stamp(results: &Value, scenario: &str) -> String {
+    match results["stamps"].get(scenario) {
+        Some(stamp) if stamp.is_object() => format!(
+            "This scenario alone (moss {}), merged into the results of the run above: {}",
+            stamp["moss_commit"].as_str().unwrap_or("?"),
+            stamp_line(stamp)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// The markdown tables of the summary.
+pub fn tables(results: &Value) -> String {
+    let stamp = &results["stamp"];
+    let mut out = String::new();
+    out += &stamp_line(stamp);
+    // The main run's runs: not those of a scenario run alone later (their
+    // own figure is under their heading).
+    let alone = |r: &Value| {
+        let scenario = r["scenario"].as_str().unwrap_or("");
+        let family = scenario.strip_suffix("-close").unwrap_or(scenario);
+        results["stamps"].get(family).is_some_and(Value::is_object)
+    };
     let others: Vec<f64> = (results["runs"].as_array().into_iter().flatten())
+        .filter(|r| !alone(r))
         .filter_map(|r| num(r, "other_cpu"))
         .collect();
     if !others.is_empty() {
@@ -222,7 +252,9 @@ pub fn tables(results: &Value) -> String {
     };
     let hello = rows(results, "hello");
     if !hello.is_empty() {
-        out += "### Plaintext `GET /`, keep-alive\n\n| server | c | req/s | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+        out += "### Plaintext `GET /`, keep-alive\n\n";
+        out += &scenario_stamp(results, "hello");
+        out += "| server | c | req/s | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for r in &hello {
             out += &format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -252,7 +284,12 @@ pub fn tables(results: &Value) -> String {
     }
     let sleep = rows(results, "sleep");
     if !sleep.is_empty() {
-        out += &format!("### `/sleep?ms={SLEEP_MS}`: Little's-law limit c / {:.1} s\n\n| server | c | req/s | % of limit | p50 ms | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", SLEEP_MS as f64 / 1000.0);
+        out += &format!(
+            "### `/sleep?ms={SLEEP_MS}`: Little's-law limit c / {:.1} s\n\n",
+            SLEEP_MS as f64 / 1000.0
+        );
+        out += &scenario_stamp(results, "sleep");
+        out += "| server | c | req/s | % of limit | p50 ms | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
         for r in &sleep {
             let c = r["conns"].as_f64().unwrap_or(0.0);
             let limit = c * 1000.0 / SLEEP_MS as f64;
@@ -287,7 +324,9 @@ pub fn tables(results: &Value) -> String {
     let proxy = rows(results, "proxy");
     if !proxy.is_empty() {
         let ceiling = rps(find(&proxy, "upstream-alone", PROXY_CONNS));
-        out += &format!("### Proxy: each request a blocking call to a {UPSTREAM_MS} ms upstream, c = {PROXY_CONNS}\n\nThe upstream alone (the hyper peer, one thread, alone on the server CPU) sustains {} req/s at c = {PROXY_CONNS} (Little's limit {}); during the proxy runs it shares the client CPU with wrk.\n\n| server | req/s | % of the upstream's ceiling | p50 ms | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n", fmt(ceiling, 0), fmt(Some(PROXY_CONNS as f64 * 1000.0 / UPSTREAM_MS as f64), 0));
+        out += &format!("### Proxy: each request a blocking call to a {UPSTREAM_MS} ms upstream, c = {PROXY_CONNS}\n\n");
+        out += &scenario_stamp(results, "proxy");
+        out += &format!("The upstream alone (the hyper peer, one thread, alone on the server CPU) sustains {} req/s at c = {PROXY_CONNS} (Little's limit {}); during the proxy runs it shares the client CPU with wrk.\n\n| server | req/s | % of the upstream's ceiling | p50 ms | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n", fmt(ceiling, 0), fmt(Some(PROXY_CONNS as f64 * 1000.0 / UPSTREAM_MS as f64), 0));
         for r in proxy.iter().filter(|r| r["server"] != "upstream-alone") {
             out += &format!(
                 "| {} | {} | {} % | {} | {} | {} | {} | {} | {} |\n",
@@ -319,7 +358,9 @@ pub fn tables(results: &Value) -> String {
     }
     let idle = rows(results, "idle");
     if !idle.is_empty() {
-        out += &format!("### {} idle keep-alive connections, with a moderate load ({} connections, {} ms pause between requests)\n\n| server | idle conns held | RSS per idle conn KiB | RSS with them MiB | idle CPU % of a core | p99 ms without | p99 ms with | req/s without / with |\n|---|---:|---:|---:|---:|---:|---:|---:|\n", fmt(stamp["idle_conns"].as_f64(), 0), crate::IDLE_LOAD_CONNS, crate::IDLE_LOAD_DELAY_MS);
+        out += &format!("### {} idle keep-alive connections, with a moderate load ({} connections, {} ms pause between requests)\n\n", fmt(stamp["idle_conns"].as_f64(), 0), crate::IDLE_LOAD_CONNS, crate::IDLE_LOAD_DELAY_MS);
+        out += &scenario_stamp(results, "idle");
+        out += "| server | idle conns held | RSS per idle conn KiB | RSS with them MiB | idle CPU % of a core | p99 ms without | p99 ms with | req/s without / with |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for r in &idle {
             if let Some(skipped) = r.get("skipped") {
                 out += &format!(
@@ -344,6 +385,7 @@ pub fn tables(results: &Value) -> String {
         }
         out += "\n";
     }
+    out += &tls_table(results);
     if let Some(failures) = results["failures"].as_array().filter(|f| !f.is_empty()) {
         out += "### Failures\n\n";
         for f in failures {
@@ -351,6 +393,116 @@ pub fn tables(results: &Value) -> String {
         }
         out += "\n";
     }
+    out
+}
+
+/// The TLS section: keep-alive and new-connection-per-request rows, and
+/// moss-green against hyper-tls, same run.
+fn tls_table(results: &Value) -> String {
+    let keep = rows(results, "tls");
+    let close = rows(results, "tls-close");
+    if keep.is_empty() && close.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "### TLS hello: HTTPS `GET /`, keep-alive, and a new TLS connection per request\n\n",
+    );
+    out += &scenario_stamp(results, "tls");
+    let stamp = match results["stamps"].get("tls") {
+        Some(stamp) if stamp.is_object() => stamp,
+        _ => &results["stamp"],
+    };
+    let tls = &stamp["tls"];
+    let present = |name: &str| keep.iter().chain(close.iter()).any(|r| r["server"] == name);
+    let mut who = Vec::new();
+    if present("moss-green") {
+        who.push("moss-green: `moss -w 2 -k green --certfile CERT --keyfile KEY hello` (moss's own rustls, ring)".to_owned());
+    }
+    if present("hyper-tls") {
+        who.push(format!(
+            "hyper-tls: the hyper peer behind {}, ALPN http/1.1, 2 worker threads",
+            tls["peer"].as_str().unwrap_or("tokio-rustls")
+        ));
+    }
+    if present("gunicorn-gevent") {
+        who.push("gunicorn-gevent: `--certfile`/`--keyfile` (Python's ssl, OpenSSL)".to_owned());
+    }
+    out += &format!(
+        "{}. wrk over {}; the certificate: {}. \"new per request\": wrk with `-H 'Connection: close'`: each request a new TCP connection and a TLS handshake, in which wrk offers the session its connection had before: hyper-tls (one process) resumes nearly all of them, moss-green's two worker processes only those that reach the worker that issued the ticket; hyper-tls-noresume (the peer with `--no-resumption`) makes every handshake full.",
+        who.join("; "),
+        tls["wrk_openssl"]
+            .as_str()
+            .map_or("OpenSSL", |v| v.split(" (").next().unwrap_or(v)),
+        tls["certificate"].as_str().unwrap_or("self-signed"),
+    );
+    let others: Vec<f64> = (results["runs"].as_array().into_iter().flatten())
+        .filter(|r| r["scenario"] == "tls" || r["scenario"] == "tls-close")
+        .filter_map(|r| num(r, "other_cpu"))
+        .collect();
+    if !others.is_empty() {
+        let max = others.iter().copied().fold(0.0, f64::max);
+        let med = median(others).unwrap_or(0.0);
+        out += &format!(
+            " CPU used by everything but the server and wrk during these runs: median {} % of a core, highest {} %{}",
+            fmt(Some(med * 100.0), 0),
+            fmt(Some(max * 100.0), 0),
+            if med > 0.1 {
+                ": other work shared the machine (the load average above), so the server and wrk got less than their cores and these figures are noisy; req/s least of all comparable with the other tables, CPU per request least affected."
+            } else {
+                "."
+            }
+        );
+    }
+    out += "\n\n| server | connections | c | req/s | p99 ms | server CPU µs/req | CPU % server / wrk | peak RSS MiB | errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    let both = (keep.iter().map(|r| ("keep-alive", *r)))
+        .chain(close.iter().map(|r| ("new per request", *r)));
+    for (connections, r) in both {
+        out += &format!(
+            "| {} | {connections} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["server"].as_str().unwrap_or(""),
+            r["conns"],
+            fmt(num(r, "rps"), 0),
+            fmt(num(r, "p99_ms"), 2),
+            fmt(num(r, "cpu_us_per_req"), 1),
+            shares(r),
+            fmt(num(r, "peak_rss_kib").map(|k| k / 1024.0), 1),
+            match num(r, "rps") {
+                Some(_) => fmt(num(r, "errors"), 0),
+                None => "did not run (see Failures)".into(),
+            },
+        );
+    }
+    out += "\n| connections | c | peer | moss-green req/s | peer req/s | moss-green / peer req/s | CPU µs/req moss-green / peer |\n|---|---:|---|---:|---:|---:|---:|\n";
+    let pairs = (TLS_CONNS
+        .iter()
+        .map(|&c| ("keep-alive", &keep, c, "hyper-tls")))
+    .chain([
+        ("new per request", &close, TLS_CLOSE_CONNS, "hyper-tls"),
+        (
+            "new per request",
+            &close,
+            TLS_CLOSE_CONNS,
+            "hyper-tls-noresume",
+        ),
+    ]);
+    for (connections, rows, c, peer) in pairs {
+        let (green, hyper) = (find(rows, "moss-green", c), find(rows, peer, c));
+        if green.is_none() && hyper.is_none() {
+            continue;
+        }
+        let cpu = |r: Option<&Value>| {
+            r.and_then(|r| num(r, "cpu_us_per_req"))
+                .filter(|_| rps(r).is_some())
+        };
+        out += &format!(
+            "| {connections} | {c} | {peer} | {} | {} | {} | {} |\n",
+            fmt(rps(green), 0),
+            fmt(rps(hyper), 0),
+            ratio(rps(green), rps(hyper)),
+            ratio(cpu(green), cpu(hyper)),
+        );
+    }
+    out += "\n";
     out
 }
 
@@ -626,6 +778,7 @@ pub fn plots(results: &Value, dir: &Path) -> Result<(), String> {
         )?;
         root.present().map_err(e)?;
     }
+    tls_plot(results, dir)?;
     let idle = rows(results, "idle");
     let measured: Vec<&Value> = idle
         .iter()
@@ -678,4 +831,74 @@ pub fn plots(results: &Value, dir: &Path) -> Result<(), String> {
         root.present().map_err(e)?;
     }
     Ok(())
+}
+
+/// tls.svg: requests/s (keep-alive at each c, and a new connection per
+/// request) and the server CPU per request, as hello.svg.
+fn tls_plot(results: &Value, dir: &Path) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    let keep = rows(results, "tls");
+    let close = rows(results, "tls-close");
+    if keep.is_empty() && close.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<&Value> = keep.iter().chain(close.iter()).copied().collect();
+    let servers = servers_of(&all);
+    let series = |key: &'static str| -> Vec<(String, Vec<Option<f64>>)> {
+        let measured = |r: &Value| num(r, "rps").and(num(r, key));
+        let mut out: Vec<_> = TLS_CONNS
+            .iter()
+            .filter(|&&c| keep.iter().any(|r| r["conns"] == c))
+            .map(|&c| {
+                (
+                    format!("keep-alive, c = {c}"),
+                    values(&keep, &servers, c, measured),
+                )
+            })
+            .collect();
+        if !close.is_empty() {
+            out.push((
+                format!("new TLS connection per request, c = {TLS_CLOSE_CONNS}"),
+                values(&close, &servers, TLS_CLOSE_CONNS, measured),
+            ));
+        }
+        out
+    };
+    let rps = series("rps");
+    let cpu = series("cpu_us_per_req");
+    let path = dir.join("tls.svg");
+    let root = SVGBackend::new(&path, (1000, 900)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let (top, bottom) = root.split_vertically(450);
+    // Log scale: a handshake per request is some 50 times slower.
+    let lo = match min_positive(&rps) {
+        v if v.is_finite() => v * 0.5,
+        _ => 1.0,
+    };
+    bars(
+        &top,
+        "TLS hello, HTTPS GET /: requests/s (log scale; server on 1 core, wrk on the other)",
+        "requests/s",
+        &servers,
+        &rps,
+        (lo..max_of(&rps, 1.0) * 2.0).log_scale(),
+        lo,
+        None,
+    )?;
+    let lo = match min_positive(&cpu) {
+        v if v.is_finite() => v * 0.7,
+        _ => 1.0,
+    };
+    bars(
+        &bottom,
+        "Server CPU per request, µs (log scale; master and workers)",
+        "µs per request",
+        &servers,
+        &cpu,
+        // Headroom for the legend above the handshake bars.
+        (lo..max_of(&cpu, 1.0) * 4.0).log_scale(),
+        lo,
+        None,
+    )?;
+    root.present().map_err(e)
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::procs::{self, Group};
+use crate::tls;
 
 /// Threads of a gthread worker (moss and gunicorn alike).
 pub const THREADS: usize = 8;
@@ -18,6 +19,11 @@ pub enum Kind {
     Gunicorn(&'static str),
     May,
     Hyper,
+    /// The hyper peer behind tokio-rustls: the TLS scenario only.
+    HyperTls,
+    /// The same without session resumption (`--no-resumption`): the TLS
+    /// scenario's new-connection-per-request runs only (not in [`ALL`]).
+    HyperTlsFull,
 }
 
 /// A server compared: 2 workers each (2 processes, or 2 worker threads).
@@ -27,7 +33,7 @@ pub struct Server {
     pub kind: Kind,
 }
 
-pub const ALL: [Server; 8] = [
+pub const ALL: [Server; 9] = [
     Server {
         name: "moss-sync",
         kind: Kind::Moss("sync"),
@@ -60,6 +66,10 @@ pub const ALL: [Server; 8] = [
         name: "hyper",
         kind: Kind::Hyper,
     },
+    Server {
+        name: "hyper-tls",
+        kind: Kind::HyperTls,
+    },
 ];
 
 impl Server {
@@ -67,6 +77,31 @@ impl Server {
     /// each response: it cannot hold idle keep-alive connections.
     pub fn holds_idle(self) -> bool {
         !matches!(self.kind, Kind::Moss("sync") | Kind::Gunicorn("sync"))
+    }
+
+    /// Whether the server takes part in `scenario`: the TLS scenario is
+    /// moss-green, gunicorn-gevent (both given `--certfile`/`--keyfile`)
+    /// and hyper-tls; hyper-tls is in no other.
+    pub fn runs(self, scenario: &str) -> bool {
+        match scenario {
+            "tls" => matches!(
+                self.kind,
+                Kind::Moss("green") | Kind::Gunicorn("gevent") | Kind::HyperTls
+            ),
+            _ => self.kind != Kind::HyperTls,
+        }
+    }
+
+    /// The hyper-tls peer without session resumption.
+    pub const HYPER_TLS_FULL: Server = Server {
+        name: "hyper-tls-noresume",
+        kind: Kind::HyperTlsFull,
+    };
+
+    /// Whether the TLS scenario also measures it with a new connection (a
+    /// TLS handshake) per request.
+    pub fn tls_close(self) -> bool {
+        matches!(self.kind, Kind::Moss("green") | Kind::HyperTls)
     }
 }
 
@@ -81,9 +116,13 @@ pub enum App {
 /// Where the programs are.
 pub struct Paths {
     pub moss: PathBuf,
+    /// Why `cargo build --bin moss` failed, if it did: every moss row then
+    /// fails with it (the others still run).
+    pub moss_build_error: Option<String>,
     pub gunicorn: PathBuf,
     pub wsgi_dir: PathBuf,
     pub peer_hyper: PathBuf,
+    pub peer_hyper_tls: PathBuf,
     pub peer_may: PathBuf,
     pub logs: PathBuf,
 }
@@ -96,14 +135,29 @@ pub struct Running {
 
 /// Starts `server` serving `app` on a free port, pinned to `cpu`, with
 /// keep-alive `keep_alive` seconds (moss and gunicorn; the Rust peers have
-/// no idle timeout); waits (bounded) until it answers.
+/// no idle timeout), over TLS with `tls`'s certificate and key if given;
+/// waits (bounded) until it answers.
 pub fn start(
     server: Server,
     app: App,
     cpu: usize,
     keep_alive: u64,
+    tls: Option<&tls::Files>,
     paths: &Paths,
 ) -> Result<Running, String> {
+    let tls_args = |args: &mut Vec<String>| {
+        if let Some(files) = tls {
+            args.extend([
+                "--certfile".into(),
+                files.cert.display().to_string(),
+                "--keyfile".into(),
+                files.key.display().to_string(),
+            ]);
+        }
+    };
+    if let (Kind::Moss(_), Some(why)) = (server.kind, &paths.moss_build_error) {
+        return Err(format!("moss did not build: {why}"));
+    }
     let port = procs::free_port().map_err(|e| format!("no free port: {e}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let bind = addr.to_string();
@@ -131,6 +185,7 @@ pub fn start(
                     WORKER_CONNECTIONS.to_string(),
                 ]);
             }
+            tls_args(&mut args);
             match app {
                 App::Hello => args.push("hello".into()),
                 App::Sleep => args.push("sleep".into()),
@@ -167,6 +222,7 @@ pub fn start(
                     WORKER_CONNECTIONS.to_string(),
                 ]);
             }
+            tls_args(&mut args);
             args.push("bench_app:application".into());
             if let App::Proxy(upstream) = app {
                 envs.push(("UPSTREAM".to_owned(), upstream.to_string()));
@@ -189,9 +245,23 @@ pub fn start(
             }
             (program, args)
         }
+        Kind::HyperTls | Kind::HyperTlsFull => {
+            let mut args = vec![
+                "--bind".into(),
+                bind.clone(),
+                "--threads".into(),
+                "2".into(),
+            ];
+            tls_args(&mut args);
+            if server.kind == Kind::HyperTlsFull {
+                args.push("--no-resumption".into());
+            }
+            (&paths.peer_hyper_tls, args)
+        }
     };
     args.shrink_to_fit();
     let tag = match app {
+        _ if tls.is_some() => "tls",
         App::Hello if keep_alive > 2 => "idle",
         App::Hello => "hello",
         App::Sleep => "sleep",
@@ -200,12 +270,27 @@ pub fn start(
     let log = paths.logs.join(format!("{}-{tag}.log", server.name));
     let mut group = Group::spawn(Some(cpu), program, &args, &envs, &log)
         .map_err(|e| format!("{} did not start: {e}", program.display()))?;
-    if !procs::wait_http(addr, Duration::from_secs(20)) {
+    let limit = Duration::from_secs(20);
+    let ready = match tls {
+        None => procs::wait_http(addr, limit)
+            .then_some(())
+            .ok_or_else(String::new),
+        Some(files) => tls::wait_https(addr, files, limit, || group.alive())
+            .map_err(|why| format!(" (last HTTPS attempt: {why})")),
+    };
+    if let Err(why) = ready {
         let exited = !group.alive();
-        let tail = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        // A moss built before its TLS options: say so, not only the log.
+        let hint = match server.kind {
+            Kind::Moss(_) if tls.is_some() && exited && text.contains("certfile") => {
+                "this moss binary does not take --certfile/--keyfile (no TLS support yet?); "
+            }
+            _ => "",
+        };
         return Err(format!(
-            "{} {} did not answer on {addr} within 20 s{}; log: {}",
+            "{hint}{} {} did not answer on {addr} within 20 s{}{why}; log: {}",
             program.display(),
             args.join(" "),
             if exited { " (it exited)" } else { "" },

@@ -104,14 +104,20 @@ pub fn prepare(root: &Path) -> Result<Tools, String> {
     let mut command_env: Vec<(&str, &str)> = Vec::new();
     let root_target = root.join("target").display().to_string();
     command_env.push(("CARGO_TARGET_DIR", &root_target));
-    step(
+    // A failed build is no end of the run (the repository may be mid-edit):
+    // the moss rows fail with it, the peers still run.
+    let moss_build_error = step(
         "build moss",
         &cargo,
         &["build", "--release", "--bin", "moss"],
         root,
         &command_env,
         minutes(30),
-    )?;
+    )
+    .err();
+    if let Some(why) = &moss_build_error {
+        eprintln!("load: {why}: every moss row will fail");
+    }
     let moss = root.join("target/release/moss");
     // The peers, next to this binary.
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -188,9 +194,11 @@ pub fn prepare(root: &Path) -> Result<Tools, String> {
     Ok(Tools {
         paths: Paths {
             moss,
+            moss_build_error,
             gunicorn,
             wsgi_dir: root.join("benches/load/wsgi"),
             peer_hyper: bin_dir.join("peer-hyper"),
+            peer_hyper_tls: bin_dir.join("peer-hyper-tls"),
             peer_may: bin_dir.join("peer-may"),
             logs,
         },
@@ -224,9 +232,38 @@ pub fn loadavg() -> String {
         .to_owned()
 }
 
+/// The version of `package` in this crate's Cargo.lock.
+fn locked_version(root: &Path, package: &str) -> Option<String> {
+    let lock = std::fs::read_to_string(root.join("benches/load/Cargo.lock")).ok()?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{package}\"") {
+            let version = lines.next()?.strip_prefix("version = ")?;
+            return Some(version.trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// The TLS stacks of the TLS scenario: the peer's rustls, wrk's OpenSSL,
+/// the certificate.
+fn tls_stamp(root: &Path) -> Value {
+    let openssl = output_of(Path::new("openssl"), &["version"]);
+    json!({
+        "peer": format!(
+            "rustls {} (ring), tokio-rustls {}",
+            locked_version(root, "rustls").unwrap_or_else(|| "?".into()),
+            locked_version(root, "tokio-rustls").unwrap_or_else(|| "?".into())
+        ),
+        "wrk_openssl": openssl,
+        "certificate": crate::tls::CERT_KIND,
+    })
+}
+
 pub fn stamp(tools: &Tools, settings: &Settings, nofile: u64) -> Value {
     let root = crate::setup::repo_root();
     let python = &tools.python;
+    let tls = (settings.scenarios.iter().any(|s| s == "tls")).then(|| tls_stamp(&root));
     json!({
         "date": output_of(Path::new("date"), &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
         // SAFETY: plain sysconf (the driver is pinned: not its affinity).
@@ -255,5 +292,6 @@ pub fn stamp(tools: &Tools, settings: &Settings, nofile: u64) -> Value {
         "gthread_threads": crate::servers::THREADS,
         "worker_connections": crate::servers::WORKER_CONNECTIONS,
         "wrk_threads": 1,
+        "tls": tls,
     })
 }

@@ -84,7 +84,22 @@ impl Wrk {
         delay_ms: u64,
         pgid: i32,
     ) -> Result<Measured, String> {
-        let args = vec![
+        let url = format!("http://{addr}{path}");
+        self.run_url(&url, &[], conns, seconds, delay_ms, pgid)
+    }
+
+    /// [`Wrk::run`] on a whole URL (`https://` too: wrk speaks TLS through
+    /// OpenSSL), with extra request headers (`-H`).
+    pub fn run_url(
+        &self,
+        url: &str,
+        headers: &[&str],
+        conns: usize,
+        seconds: u64,
+        delay_ms: u64,
+        pgid: i32,
+    ) -> Result<Measured, String> {
+        let mut args = vec![
             "-t1".to_owned(),
             format!("-c{conns}"),
             format!("-d{seconds}s"),
@@ -92,8 +107,11 @@ impl Wrk {
             "5s".to_owned(),
             "-s".to_owned(),
             self.script.display().to_string(),
-            format!("http://{addr}{path}"),
         ];
+        for header in headers {
+            args.extend(["-H".to_owned(), header.to_string()]);
+        }
+        args.push(url.to_owned());
         let envs = [("DELAY_MS".to_owned(), delay_ms.to_string())];
         let out = self.logs.join("wrk.out");
         // RSS sampler: the peak over the run.
