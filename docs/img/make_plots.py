@@ -25,14 +25,17 @@ right.bar_label(bars)
 fig.tight_layout()
 fig.savefig(HERE + "parked.png", dpi=110)
 
-# Switch and spawn costs (cargo bench --bench runtime, final run).
+# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30).
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-names = ["moss", "may"]
-bars = left.bar(names, [75.4, 109.7], color=["#2a7", "#999"])
+bars = left.bar(["moss", "may", "tokio"], [73.6, 128.7, 469], color=["#2a7", "#999", "#36c"])
 left.set_ylabel("ns per round trip")
-left.set_title("Yield round trip, two green threads\n(std mpsc between OS threads: 36,900 ns)")
+left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 11,460 ns)")
 left.bar_label(bars, fmt="%.1f")
-bars = right.bar(["moss", "may", "std::thread"], [0.178, 1.25, 154], color=["#2a7", "#999", "#c66"])
+bars = right.bar(
+    ["moss", "tokio\nspawn_local", "may", "std::thread"],
+    [0.1276, 0.586, 1.085, 44.9],
+    color=["#2a7", "#36c", "#999", "#c66"],
+)
 right.set_yscale("log")
 right.set_ylabel("µs per spawn + join (log)")
 right.set_title("Spawn + join")

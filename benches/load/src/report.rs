@@ -428,7 +428,7 @@ fn tls_table(results: &Value) -> String {
         who.push("gunicorn-gevent: `--certfile`/`--keyfile` (Python's ssl, OpenSSL)".to_owned());
     }
     out += &format!(
-        "{}. wrk over {}; the certificate: {}. \"new per request\": wrk with `-H 'Connection: close'`: each request a new TCP connection and a TLS handshake, in which wrk offers the session its connection had before: hyper-tls (one process) resumes nearly all of them, moss-green's two worker processes only those that reach the worker that issued the ticket; hyper-tls-noresume (the peer with `--no-resumption`) makes every handshake full.",
+        "{}. wrk over {}; the certificate: {}. \"new per request\": wrk with `-H 'Connection: close'`: each request a new TCP connection and a TLS handshake, in which wrk offers the session its connection had before: hyper-tls (one process) and moss-green (whose workers share the ticket key their master made) resume them; hyper-tls-noresume (the peer with `--no-resumption`) makes every handshake full.",
         who.join("; "),
         tls["wrk_openssl"]
             .as_str()
