@@ -48,6 +48,70 @@
 //! assert_eq!(total, 45);
 //! ```
 
+/// The iterator types of a channel's `Receiver` (`Iter`, `TryIter`,
+/// `IntoIter` and the `IntoIterator` impls): the same for the `Send`
+/// channel and the local one, each expanding it next to its own
+/// `Receiver`.
+macro_rules! receiver_iterators {
+    () => {
+        /// Messages of a [`Receiver`], waiting for each ([`Receiver::iter`]).
+        #[derive(Debug)]
+        pub struct Iter<'a, T> {
+            receiver: &'a Receiver<T>,
+        }
+
+        impl<T> Iterator for Iter<'_, T> {
+            type Item = T;
+            fn next(&mut self) -> Option<T> {
+                self.receiver.recv().ok()
+            }
+        }
+
+        /// Messages already in a [`Receiver`] ([`Receiver::try_iter`]).
+        #[derive(Debug)]
+        pub struct TryIter<'a, T> {
+            receiver: &'a Receiver<T>,
+        }
+
+        impl<T> Iterator for TryIter<'_, T> {
+            type Item = T;
+            fn next(&mut self) -> Option<T> {
+                self.receiver.try_recv().ok()
+            }
+        }
+
+        /// Messages of a [`Receiver`] it owns, waiting for each.
+        #[derive(Debug)]
+        pub struct IntoIter<T> {
+            receiver: Receiver<T>,
+        }
+
+        impl<T> Iterator for IntoIter<T> {
+            type Item = T;
+            fn next(&mut self) -> Option<T> {
+                self.receiver.recv().ok()
+            }
+        }
+
+        impl<'a, T> IntoIterator for &'a Receiver<T> {
+            type Item = T;
+            type IntoIter = Iter<'a, T>;
+            fn into_iter(self) -> Iter<'a, T> {
+                self.iter()
+            }
+        }
+
+        impl<T> IntoIterator for Receiver<T> {
+            type Item = T;
+            type IntoIter = IntoIter<T>;
+            fn into_iter(self) -> IntoIter<T> {
+                IntoIter { receiver: self }
+            }
+        }
+    };
+}
+use receiver_iterators;
+
 mod channel;
 mod event;
 mod group;
