@@ -278,7 +278,7 @@ pub fn load(settings: &TlsSettings) -> Result<Option<Arc<ServerConfig>>, TlsErro
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     // Made here, in the master before it forks: every worker shares the
     // ticket key, so a client resumes whichever worker it reaches.
-    config.ticketer = tickets::SharedTickets::new()
+    config.ticketer = tickets::SharedTickets::shared()
         .map_err(|e| TlsError::Settings(format!("cannot make a session ticket key: {e}")))?;
     Ok(Some(Arc::new(config)))
 }

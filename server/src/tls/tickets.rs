@@ -31,8 +31,8 @@ pub(crate) struct SharedTickets {
 }
 
 impl SharedTickets {
-    /// A ticketer with a fresh random key.
-    pub(crate) fn new() -> Result<Arc<dyn ProducesTickets>, ring::error::Unspecified> {
+    /// A ticketer with a fresh random key, ready for a `ServerConfig`.
+    pub(crate) fn shared() -> Result<Arc<dyn ProducesTickets>, ring::error::Unspecified> {
         let random = SystemRandom::new();
         let mut key = [0; 32];
         random.fill(&mut key)?;
@@ -98,8 +98,8 @@ mod tests {
 
     #[test]
     fn a_ticket_opens_with_its_key_only_and_tampering_is_refused() {
-        let one = SharedTickets::new().unwrap();
-        let other = SharedTickets::new().unwrap();
+        let one = SharedTickets::shared().unwrap();
+        let other = SharedTickets::shared().unwrap();
         let sealed = one.encrypt(b"session state").unwrap();
         assert_eq!(one.decrypt(&sealed).as_deref(), Some(&b"session state"[..]));
         assert_eq!(other.decrypt(&sealed), None, "another load's key");
