@@ -169,6 +169,17 @@ fn raise_nofile_limit() -> u64 {
     limit.rlim_cur
 }
 
+/// CPU time (user + system) this process has used so far: the servers',
+/// since the client runs in a child process.
+fn cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, exclusively borrowed rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 /// Runs the client in a child process (this binary with `--client`), so
 /// that the client's descriptors do not count against the server's
 /// RLIMIT_NOFILE. Returns round trips/s, p50 µs, p99 µs, failed.
@@ -255,18 +266,31 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "| connections | server | round trips/s | p50 µs | p99 µs | failed | moss ÷ this (throughput) |"
+        "| connections | server | round trips/s | p50 µs | p99 µs | failed | moss ÷ this (throughput) | server CPU µs per round trip |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    // `ECHO_BENCH_SERVERS=moss,tokio` runs only the servers whose names
+    // start with one of these words.
+    let only = std::env::var("ECHO_BENCH_SERVERS").ok();
+    let chosen = |server: &&Server| {
+        only.as_deref().is_none_or(|only| {
+            only.split(',')
+                .any(|word| server.name.starts_with(word.trim()))
+        })
+    };
     for &connections in &sizes {
         let mut moss_throughput = None;
-        for server in &servers {
+        for server in servers.iter().filter(chosen) {
             let addr = (server.start)();
+            let cpu_before = cpu_time();
             let (throughput, p50, p99, failed) =
                 measure(addr, connections, Duration::from_secs_f64(seconds));
+            // Includes accepting and closing the connections.
+            let cpu = (cpu_time() - cpu_before).as_secs_f64() * 1e6;
+            let cpu_per_round_trip = cpu / (throughput * seconds).max(1.0);
             let base = *moss_throughput.get_or_insert(throughput);
             println!(
-                "| {connections} | {} | {throughput:.0} | {p50} | {p99} | {failed} | {:.2} |",
+                "| {connections} | {} | {throughput:.0} | {p50} | {p99} | {failed} | {:.2} | {cpu_per_round_trip:.2} |",
                 server.name,
                 base / throughput
             );

@@ -142,8 +142,9 @@ pub(crate) fn back_off(what: &'static str, pause: Duration) -> bool {
 struct HubEntry {
     registration: Arc<Registration>,
     /// The hub's poll count ([`moss_runtime::Stats::polls`]) plus one when
-    /// [`Source::try_read`] last returned `WouldBlock` on this hub; 0 if it
-    /// never did.
+    /// a read on this hub last found the socket drained: [`Source::try_read`]
+    /// returned `WouldBlock`, or [`Source::read_stream`] read less than
+    /// asked for; 0 if none did.
     ///
     /// Readiness is edge-triggered: an edge that arrives while no green
     /// thread waits for it is consumed by the hub's poll and lost to the
@@ -314,6 +315,68 @@ impl<T: AsFd + AsRawFd> Source<T> {
         registration.do_io(interest, deadline, || op(&self.socket))
     }
 
+    /// A read of a TCP stream into buffers of `len` bytes in all:
+    /// [`Source::io`], but it skips the read that could only say
+    /// `WouldBlock`.
+    ///
+    /// A TCP read that returns less than asked for has emptied the receive
+    /// queue — unless end of stream, an error or urgent data stopped it,
+    /// which [`Registration::reported_exception`] rules out. Data that
+    /// arrives afterwards raises a new edge, which waits in epoll until the
+    /// hub polls. So while the hub has not polled since such a short read
+    /// ([`HubEntry::read_blocked_at`], as after a `WouldBlock`), the next
+    /// read parks at once instead of asking the socket; on a spurious
+    /// wake-up it asks and parks again.
+    ///
+    /// Only stream sockets whose reads stop short only for those reasons
+    /// may use it: not Unix streams, whose reads also stop at a message
+    /// carrying credentials or descriptors.
+    pub(crate) fn read_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let flags = self.mode.flags();
+        if flags & LAYER_NONBLOCKING == 0 || flags & USER_NONBLOCKING != 0 || !in_hub() {
+            return self.io(Interest::Readable, op);
+        }
+        let polls = moss_runtime::stats().polls;
+        let drained = self.registered_entry(|entry| {
+            (entry.read_blocked_at == polls + 1).then(|| Arc::clone(&entry.registration))
+        });
+        let read = match drained.flatten() {
+            Some(registration) => {
+                let timeout = decode(self.mode.read_timeout.load(Ordering::Relaxed));
+                let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+                registration.wait(Interest::Readable, deadline)?;
+                registration.do_io(Interest::Readable, deadline, || op(&self.socket))?
+            }
+            None => self.io(Interest::Readable, &mut op)?,
+        };
+        if 0 < read && read < len {
+            let polls = moss_runtime::stats().polls;
+            let _ = self.with_entry(|entry| {
+                if !entry.registration.reported_exception() {
+                    entry.read_blocked_at = polls + 1;
+                }
+            });
+        }
+        Ok(read)
+    }
+
+    /// Runs `f` on this descriptor's entry for the current hub if it is
+    /// registered there.
+    fn registered_entry<R>(&self, f: impl FnOnce(&mut HubEntry) -> R) -> Option<R> {
+        let mut registrations = self
+            .registrations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        registrations
+            .iter_mut()
+            .find(|entry| entry.registration.is_current_hub())
+            .map(f)
+    }
+
     /// Parks until the socket may be ready for `interest` (inside a hub),
     /// for operations whose readiness is not retried by `op` (connect).
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
@@ -468,5 +531,97 @@ impl<T: AsFd + AsRawFd> Source<T> {
             }
         }
         socket
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    use std::time::Duration;
+
+    use moss_runtime as moss;
+    use socket2::SockRef;
+
+    use crate::{TcpListener, TcpStream};
+
+    /// A connected pair inside a hub: (client, server).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    /// Parks the reader first (nothing to read yet), then lets `send` run,
+    /// so that the hub's next poll reports everything it sent as one
+    /// edge; returns what the reader's reads saw, with a 64-byte buffer,
+    /// until end of stream. A read that parks forever fails the test (after
+    /// a generous bound, not a timing assertion).
+    fn reads_after_one_edge(send: impl FnOnce(&TcpStream) + 'static) -> Vec<usize> {
+        moss::run(move || {
+            let (client, mut server) = pair();
+            let reader = moss::spawn(move || {
+                let mut buf = [0; 64];
+                let mut reads = Vec::new();
+                let read_all = || {
+                    while let Ok(n @ 1..) = server.read(&mut buf) {
+                        reads.push(n);
+                    }
+                };
+                let ended = moss::timeout(Duration::from_secs(30), read_all);
+                assert!(ended.is_ok(), "a read parked forever after {reads:?}");
+                reads
+            });
+            moss::spawn(move || send(&client)).join().unwrap();
+            reader.join().unwrap()
+        })
+    }
+
+    #[test]
+    fn a_short_read_followed_by_end_of_stream_does_not_park_forever() {
+        let reads = reads_after_one_edge(|client| {
+            (&*client).write_all(&[1; 10]).unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+        });
+        assert_eq!(reads, [10]);
+    }
+
+    #[test]
+    fn a_read_stopped_short_by_urgent_data_does_not_park_forever() {
+        let reads = reads_after_one_edge(|client| {
+            (&*client).write_all(&[1; 10]).unwrap();
+            SockRef::from(client).send_out_of_band(&[2]).unwrap();
+            (&*client).write_all(&[3; 5]).unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+        });
+        // The read stops at the urgent mark; the urgent byte itself is out
+        // of band (not SO_OOBINLINE).
+        assert_eq!(reads.iter().sum::<usize>(), 15, "{reads:?}");
+        assert_eq!(reads[0], 10, "{reads:?}");
+    }
+
+    #[test]
+    fn data_after_a_short_read_wakes_the_reader() {
+        moss::run(|| {
+            let (mut client, mut server) = pair();
+            let echo = moss::spawn(move || {
+                let mut buf = [0; 64];
+                while let Ok(n @ 1..) = server.read(&mut buf) {
+                    server.write_all(&buf[..n]).unwrap();
+                }
+            });
+            let mut reply = [0; 8];
+            for round in 0..100u8 {
+                client.write_all(&[round; 8]).unwrap();
+                client.read_exact(&mut reply).unwrap();
+                assert_eq!(reply, [round; 8]);
+                if round % 10 == 0 {
+                    moss::yield_now();
+                }
+            }
+            drop(client);
+            echo.join().unwrap();
+        });
     }
 }

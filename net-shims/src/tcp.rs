@@ -546,12 +546,13 @@ impl From<net::TcpStream> for TcpStream {
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.source
-            .io(Interest::Readable, |mut stream| stream.read(buf))
+            .read_stream(buf.len(), |mut stream| stream.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|buf| buf.len()).sum();
         self.source
-            .io(Interest::Readable, |mut stream| stream.read_vectored(bufs))
+            .read_stream(len, |mut stream| stream.read_vectored(bufs))
     }
 }
 

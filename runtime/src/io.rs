@@ -1,7 +1,8 @@
 //! I/O readiness: the hub's reactor on mio (epoll/kqueue) and [`Registration`], the readiness wait of one file descriptor.
 //!
 //! A file descriptor is registered once, edge-triggered, for both
-//! directions. A green thread that gets `WouldBlock` parks on the
+//! directions (and, on Linux, urgent data: see
+//! [`Registration::reported_exception`]). A green thread that gets `WouldBlock` parks on the
 //! descriptor's wait list for that direction; the reactor wakes the list
 //! when an edge arrives. [`Registration::do_io`] is the one choke point
 //! every green socket operation goes through: try, park on `WouldBlock`
@@ -74,6 +75,11 @@ struct Entry {
     readers: WaitList,
     writers: WaitList,
     generation: u32,
+    /// Set, never cleared, by the first event that reports the read side
+    /// closed, an error, or urgent (out-of-band) data: states in which a
+    /// short read no longer proves the socket drained (see
+    /// [`Registration::reported_exception`]).
+    exception: bool,
 }
 
 fn token(index: usize, generation: u32) -> Token {
@@ -148,6 +154,9 @@ impl Reactor {
             else {
                 continue;
             };
+            if event.is_read_closed() || event.is_error() || is_urgent(event) {
+                entry.exception = true;
+            }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 entry.readers.wake_all();
             }
@@ -166,6 +175,29 @@ impl Reactor {
             entry.readers.wake_all() + entry.writers.wake_all()
         })
     }
+}
+
+/// Whether the event reports urgent (TCP out-of-band) data: `EPOLLPRI`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn is_urgent(event: &mio::event::Event) -> bool {
+    event.is_priority()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn is_urgent(_: &mio::event::Event) -> bool {
+    false
+}
+
+/// What every descriptor is registered for: both directions, and where
+/// the OS reports it, urgent data, so that [`Entry::exception`] sees it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn interests() -> mio::Interest {
+    mio::Interest::READABLE | mio::Interest::WRITABLE | mio::Interest::PRIORITY
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn interests() -> mio::Interest {
+    mio::Interest::READABLE | mio::Interest::WRITABLE
 }
 
 /// The readiness registration of one file descriptor with the current
@@ -240,7 +272,7 @@ impl Registration {
         reactor.shared.registry.register(
             &mut SourceFd(&fd),
             token(index, generation),
-            mio::Interest::READABLE | mio::Interest::WRITABLE,
+            interests(),
         )?;
         slot.insert(Entry {
             generation,
@@ -264,6 +296,31 @@ impl Registration {
     /// thread must be registered again there.
     pub fn is_current_hub(&self) -> bool {
         sched::current().is_some_and(|sched| sched.reactor.shared.hub == self.shared.hub)
+    }
+
+    /// Whether this hub has reported, since the registration, the read side
+    /// closed, an error, or urgent data for the descriptor (`true` too when
+    /// it cannot tell: on another hub, or after [`Registration::revoke`]).
+    ///
+    /// A TCP read that returns less than asked for has emptied the receive
+    /// queue, and whatever arrives later raises a new edge; so a green
+    /// socket may skip the next read, which could only say `WouldBlock`,
+    /// and park at once. Not after end of stream, an error or urgent data:
+    /// each also stops a read short with something left to report, and its
+    /// one edge may already have been consumed; no new edge would come.
+    /// Where the OS does not report urgent data (kqueue), always `true`.
+    pub fn reported_exception(&self) -> bool {
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            return true;
+        }
+        let Some(sched) = sched::current() else {
+            return true;
+        };
+        if sched.reactor.shared.hub != self.shared.hub || self.revoked.load(Ordering::Acquire) {
+            return true;
+        }
+        let entries = sched.reactor.entries.borrow();
+        entries.get(self.index).is_none_or(|entry| entry.exception)
     }
 
     /// Parks until the descriptor may be ready for `interest`. Spurious
