@@ -43,13 +43,13 @@ right.bar_label(bars)
 fig.tight_layout()
 fig.savefig(HERE + "switch.png", dpi=110)
 
-# Echo throughput (cargo run --release --example echo_bench 3, quiet run).
+# Echo throughput (cargo run --release --example echo_bench 3, one run, 2026-11-30).
 conns = ["100", "1,000", "10,000"]
 series = {
-    "moss (1 hub)": [109445, 69922, 56686],
-    "tokio (current-thread)": [98758, 77830, 73014],
-    "may (1 worker)": [96693, 75240, 60941],
-    "threads": [63227, 38689, 36385],
+    "moss (1 hub)": [238524, 195786, 125626],
+    "tokio (current-thread)": [232632, 198413, 123723],
+    "may (1 worker)": [233553, 199732, 107348],
+    "threads": [143922, 109536, 98412],
 }
 colors = ["#2a7", "#36c", "#999", "#c66"]
 fig, ax = plt.subplots(figsize=(8, 3.8))
