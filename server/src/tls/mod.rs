@@ -14,7 +14,7 @@
 //!
 //! Session tickets (resumption, TLS 1.3 and 1.2) are sealed with one key
 //! made by the master at each load, so every worker forked from it takes
-//! every other worker's tickets ([`tickets`]).
+//! every other worker's tickets (`tickets.rs`).
 //!
 //! A connection is handshaken by the worker that accepted it, within a
 //! deadline (`--timeout`, or `--header-timeout` when shorter), then served
