@@ -624,3 +624,21 @@ fn a_client_resumes_its_session_on_any_worker() {
         assert!(moss.stop().success(), "{class}");
     }
 }
+
+#[test]
+fn a_silent_client_after_its_handshake_holds_no_gthread_thread() {
+    let pki = Pki::new("silent");
+    let client = pki.client(false);
+    // One thread, and a header timeout longer than the test's patience:
+    // if the silent client held the thread, the second would wait for it.
+    let moss = pki.start(
+        "gthread",
+        &["--threads", "1", "--header-timeout", "600", "hello"],
+    );
+    moss.wait_log("Listening at: https://127.0.0.1:");
+    let silent = connect(&moss.addr, &client).unwrap();
+    let (status, body) = https_get(&moss.addr, &client, "/").unwrap();
+    assert_eq!((status, body.as_str()), (200, "Hello, World!"));
+    drop(silent);
+    assert!(moss.stop().success());
+}

@@ -63,6 +63,12 @@ pub(crate) struct TlsStream<S: Transport> {
     /// A send failed (a write timeout, a reset): no close_notify is tried
     /// at the drop, which would wait for the write timeout again.
     broken: bool,
+    /// The read timeout the engine set: a bound on each of its reads and
+    /// waits, whatever number of socket reads a record takes.
+    read_timeout: Option<Duration>,
+    /// When the rest of a record that has begun to arrive must be there
+    /// (see [`TlsStream::wait_readable`]).
+    record_deadline: Option<Instant>,
 }
 
 /// Shakes hands on `sock` within `deadline`: the stream, or `None` once
@@ -74,7 +80,9 @@ pub(crate) fn handshake<S: Transport>(
     deadline: Duration,
     peer: Peer,
 ) -> Option<TlsStream<S>> {
-    let until = Instant::now() + deadline;
+    let until = Instant::now()
+        .checked_add(deadline)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
     match shake(&mut sock, config, until) {
         Ok(Some(tls)) => {
             // The engine starts from no read timeout, and sets its own.
@@ -88,6 +96,8 @@ pub(crate) fn handshake<S: Transport>(
                 plaintext: 0,
                 ended: false,
                 broken: false,
+                read_timeout: None,
+                record_deadline: None,
             };
             // The client's first request may have come with its last
             // handshake message: rustls holds it decrypted already.
@@ -283,6 +293,35 @@ impl<S: Transport> TlsStream<S> {
         self.ended |= state.peer_has_closed();
         Ok(())
     }
+
+    /// The socket's read timeout made the time left until `deadline`;
+    /// `TimedOut` once it has passed.
+    fn arm(&mut self, deadline: Instant) -> io::Result<()> {
+        match deadline.saturating_duration_since(Instant::now()) {
+            left if left.is_zero() => Err(ErrorKind::TimedOut.into()),
+            left => self.sock.set_read_timeout(Some(left)),
+        }
+    }
+
+    /// [`Read::read`] once a deadline bounds it: every socket read after
+    /// the first gets only the time left, so a client that trickles a
+    /// record byte by byte cannot stretch one timeout into one per byte.
+    fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        let mut first = true;
+        loop {
+            if let Some(read) = self.read_plaintext(buf) {
+                return read;
+            }
+            // A key update's answer, say, goes before a wait for more.
+            self.send()?;
+            match deadline {
+                Some(deadline) if !first => self.arm(deadline)?,
+                _ => first = false,
+            }
+            self.tls.read_tls(&mut self.sock)?;
+            self.decrypt()?;
+        }
+    }
 }
 
 impl<S: Transport> Read for TlsStream<S> {
@@ -290,15 +329,16 @@ impl<S: Transport> Read for TlsStream<S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
-            if let Some(read) = self.read_plaintext(buf) {
-                return read;
-            }
-            // A key update's answer, say, goes before a wait for more.
-            self.send()?;
-            self.tls.read_tls(&mut self.sock)?;
-            self.decrypt()?;
+        let deadline = self
+            .read_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
+        let read = self.read_until(buf, deadline);
+        if deadline.is_some() {
+            // Back to the engine's timeout for the next call.
+            let timeout = self.read_timeout;
+            self.sock.set_read_timeout(timeout)?;
         }
+        read
     }
 }
 
@@ -324,6 +364,8 @@ impl<S: Transport> Write for TlsStream<S> {
 /// Timeouts are the socket's; a half-close sends close_notify first.
 impl<S: Transport> Transport for TlsStream<S> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout = timeout;
+        self.record_deadline = None;
         self.sock.set_read_timeout(timeout)
     }
 
@@ -338,13 +380,23 @@ impl<S: Transport> Transport for TlsStream<S> {
     }
 
     /// At once while rustls holds plaintext (or the stream has ended);
-    /// else the socket's wait. A partial record waits for its rest.
+    /// else the socket's wait. A partial record waits for its rest, but
+    /// only until one read timeout after it began to arrive
+    /// ([`TlsStream::try_read`] sets that deadline): the engine's wait
+    /// would otherwise start again with each byte of a trickled record.
     fn wait_readable(&mut self) -> io::Result<bool> {
         if self.has_buffered_input() {
             return Ok(true);
         }
         self.send()?;
-        self.sock.wait_readable()
+        let Some(deadline) = self.record_deadline else {
+            return self.sock.wait_readable();
+        };
+        self.arm(deadline)?;
+        let ready = self.sock.wait_readable();
+        let timeout = self.read_timeout;
+        self.sock.set_read_timeout(timeout)?;
+        ready
     }
 
     /// Plaintext rustls holds, else whatever the socket's `try_read` gives
@@ -356,6 +408,7 @@ impl<S: Transport> Transport for TlsStream<S> {
         }
         loop {
             if let Some(read) = self.read_plaintext(buf) {
+                self.record_deadline = None;
                 return read;
             }
             self.tls.read_tls(&mut TryRead(&mut self.sock))?;
@@ -365,6 +418,12 @@ impl<S: Transport> Transport for TlsStream<S> {
                 .map_err(|error| io::Error::new(ErrorKind::InvalidData, error))?;
             self.plaintext = state.plaintext_bytes_to_read();
             self.ended |= state.peer_has_closed();
+            if !self.has_buffered_input() && self.record_deadline.is_none() {
+                // Part of a record came: its rest has one read timeout.
+                self.record_deadline = self
+                    .read_timeout
+                    .and_then(|timeout| Instant::now().checked_add(timeout));
+            }
         }
     }
 
@@ -373,13 +432,20 @@ impl<S: Transport> Transport for TlsStream<S> {
     }
 }
 
+/// How long a close_notify at the drop may wait for room in the socket's
+/// send buffer: a client that stopped reading must not hold the thread
+/// that drops the connection (the gthread poller, a green worker's pool
+/// slot) for the whole send timeout.
+const GOODBYE_TIME: Duration = Duration::from_millis(1);
+
 impl<S: Transport> Drop for TlsStream<S> {
-    /// Says goodbye with close_notify (best effort, within the write
-    /// timeout), so that the client sees a clean end of stream. Not after
-    /// a failed send, nor while unwinding: a green thread killed
-    /// mid-write must not write again.
+    /// Says goodbye with close_notify (best effort, within
+    /// [`GOODBYE_TIME`]), so that the client sees a clean end of stream.
+    /// Not after a failed send. (A green thread killed mid-write fails its
+    /// writes at once, so this needs no check of an unwind, which std can
+    /// only tell per OS thread.)
     fn drop(&mut self) {
-        if !self.broken && !std::thread::panicking() {
+        if !self.broken && self.sock.set_write_timeout(Some(GOODBYE_TIME)).is_ok() {
             self.tls.send_close_notify();
             let _ = send_pending(&mut self.tls, &mut self.sock);
         }

@@ -273,3 +273,56 @@ fn a_stalled_handshake_ends_at_its_deadline() {
         Err(error) => assert_ne!(error.kind(), ErrorKind::WouldBlock),
     }
 }
+
+#[test]
+fn a_trickled_record_cannot_stretch_a_read_timeout() {
+    let pki = Pki::new();
+    let (mut stream, mut client, mut sock) = connected(&pki);
+    let wire = records(&mut client, b"a record the client sends one byte at a time");
+    // One byte per 50 ms: the whole record takes seconds, each byte comes
+    // well within the 300 ms read timeout.
+    let trickle = thread::spawn(move || {
+        for byte in wire {
+            if sock.write_all(&[byte]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0; 64];
+    let error = stream
+        .read(&mut buf)
+        .expect_err("the read's deadline ends it");
+    assert!(
+        matches!(error.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock),
+        "{error:?}"
+    );
+    drop(stream);
+    trickle.join().unwrap();
+}
+
+#[test]
+fn the_rest_of_a_partial_record_waits_one_read_timeout_at_most() {
+    let pki = Pki::new();
+    let (mut stream, mut client, mut sock) = connected(&pki);
+    let wire = records(&mut client, b"split record");
+    sock.write_all(&wire[..wire.len() / 2]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0; 32];
+    let error = stream.try_read(&mut buf).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::WouldBlock);
+    // Past the deadline the half record set, the wait ends at once.
+    thread::sleep(Duration::from_millis(150));
+    let error = stream.wait_readable().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    // A new timeout from the engine starts afresh.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(stream.wait_readable().unwrap());
+}

@@ -294,6 +294,17 @@ fn serve_jobs(
                     continue;
                 }
             }
+            // A first request that did not come with the handshake (or the
+            // PROXY header) is waited for in the poller, as a plain
+            // connection's is, not on this thread; still fresh, so that a
+            // graceful stop serves it.
+            if !has_buffered_input(&job) {
+                job.fresh = true;
+                if give_back.send(job).is_ok() {
+                    let _ = waker.wake();
+                }
+                continue;
+            }
         }
         loop {
             match job.connection.serve_ready(app, http) {
