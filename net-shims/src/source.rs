@@ -337,7 +337,10 @@ impl<T: AsFd + AsRawFd> Source<T> {
         mut op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let flags = self.mode.flags();
-        if flags & LAYER_NONBLOCKING == 0 || flags & USER_NONBLOCKING != 0 || !in_hub() {
+        // An empty read takes the ordinary path (like a blocking socket's,
+        // it waits for data, then returns 0).
+        if len == 0 || flags & LAYER_NONBLOCKING == 0 || flags & USER_NONBLOCKING != 0 || !in_hub()
+        {
             return self.io(Interest::Readable, op);
         }
         let polls = moss_runtime::stats().polls;

@@ -543,6 +543,10 @@ impl From<net::TcpStream> for TcpStream {
     }
 }
 
+/// The most buffers one `readv(2)` takes (Linux's `UIO_MAXIOV`; std
+/// passes at most this many).
+const IOV_MAX: usize = 1024;
+
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.source
@@ -550,7 +554,9 @@ impl Read for &TcpStream {
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|buf| buf.len()).sum();
+        // readv(2) takes at most IOV_MAX buffers (std passes no more): a
+        // read that filled those is not short, whatever follows them.
+        let len = bufs.iter().take(IOV_MAX).map(|buf| buf.len()).sum();
         self.source
             .read_stream(len, |mut stream| stream.read_vectored(bufs))
     }
