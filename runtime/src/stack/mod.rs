@@ -227,10 +227,7 @@ impl StackPool {
             None => self.carve()?,
         };
         inner.budget.in_use.set(inner.budget.in_use.get() + 1);
-        Ok(PooledStack {
-            start,
-            pool: Rc::clone(inner),
-        })
+        Ok(PooledStack::new(start, Rc::clone(inner)))
     }
 
     /// Hands out a never-used slot, installing its guard page.
@@ -310,15 +307,23 @@ impl StackPool {
 #[derive(Debug)]
 pub(crate) struct PooledStack {
     start: usize,
+    /// The stack's top ([`Stack::base`]), computed once: corosensei asks
+    /// for it on every resume.
+    top: usize,
     pool: Rc<PoolInner>,
 }
 
 impl PooledStack {
-    /// How far below its slot's end this stack's top lies: a multiple of
-    /// [`TOP_STAGGER`] below a page, which differs between neighbouring
-    /// slots (see [`TOP_COLOURS`]).
-    fn top_offset(&self) -> usize {
-        self.start / self.pool.slot_size % TOP_COLOURS * TOP_STAGGER
+    /// The stack of the slot at `start`: its top lies a multiple of
+    /// [`TOP_STAGGER`] below the slot's end, less than a page, an offset
+    /// that differs between neighbouring slots (see [`TOP_COLOURS`]).
+    fn new(start: usize, pool: Rc<PoolInner>) -> PooledStack {
+        let offset = start / pool.slot_size % TOP_COLOURS * TOP_STAGGER;
+        PooledStack {
+            start,
+            top: start + pool.slot_size - offset,
+            pool,
+        }
     }
 
     /// The guard page's address range.
@@ -340,8 +345,7 @@ impl PooledStack {
 // aligned to STACK_ALIGNMENT (16).
 unsafe impl Stack for PooledStack {
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.start + self.pool.slot_size - self.top_offset())
-            .expect("stack address is not null")
+        StackPointer::new(self.top).expect("stack address is not null")
     }
 
     fn limit(&self) -> StackPointer {
