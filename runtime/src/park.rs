@@ -177,7 +177,12 @@ pub(crate) fn wake(green: &Rc<Green>, why: Wake) {
     debug_assert_eq!(green.state.get(), State::Parked);
     green.woke.set(why);
     green.state.set(State::Ready);
-    sched::with_current(|sched| sched.make_ready(Rc::clone(green)));
+    // The running green thread (a park whose registration wakes it at
+    // once) is queued by the hub when it suspends `Ready`: queued here
+    // too, it would run twice, the second time out of a later park.
+    if sched::with_running(|running| std::ptr::eq(running, &**green)) != Some(true) {
+        sched::with_current(|sched| sched.make_ready(Rc::clone(green)));
+    }
 }
 
 /// Parks the running green thread until an unparker, `deadline`, or an

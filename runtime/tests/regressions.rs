@@ -755,3 +755,39 @@ fn teardown_ends_when_two_green_threads_are_each_unsure_of_the_other() {
         },
     );
 }
+
+/// A park whose registration wakes it at once is queued by that wake-up
+/// and again by the hub when it suspends: it must run once, and its next
+/// park must not be ended by the second entry (a spurious wake-up).
+#[test]
+fn a_park_woken_by_its_own_registration_runs_once() {
+    let unparked_first = moss::run(|| {
+        let slot: Rc<RefCell<Option<moss::park::Unparker>>> = Rc::default();
+        let unparked = Rc::new(Cell::new(false));
+        let green = {
+            let (slot, unparked) = (Rc::clone(&slot), Rc::clone(&unparked));
+            moss::spawn(move || {
+                let first = moss::park::park("itself", None, |me| {
+                    me.unpark();
+                });
+                assert_eq!(first, Ok(moss::park::Wake::Ready));
+                let second = moss::park::park("the root", None, |me| {
+                    *slot.borrow_mut() = Some(me);
+                });
+                assert_eq!(second, Ok(moss::park::Wake::Ready));
+                unparked.get()
+            })
+        };
+        for _ in 0..4 {
+            moss::yield_now();
+        }
+        unparked.set(true);
+        let unparker = slot.borrow_mut().take().expect("the second park waits");
+        unparker.unpark();
+        green.join().unwrap()
+    });
+    assert!(
+        unparked_first,
+        "the second park ended before its unparker ran"
+    );
+}
