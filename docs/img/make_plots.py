@@ -27,13 +27,13 @@ fig.savefig(HERE + "parked.png", dpi=110)
 
 # Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30).
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-bars = left.bar(["moss", "may", "tokio"], [73.6, 128.7, 469], color=["#2a7", "#999", "#36c"])
+bars = left.bar(["moss", "may", "tokio"], [65.2, 123.3, 457], color=["#2a7", "#999", "#36c"])
 left.set_ylabel("ns per round trip")
-left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 11,460 ns)")
+left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 12,270 ns)")
 left.bar_label(bars, fmt="%.1f")
 bars = right.bar(
     ["moss", "tokio\nspawn_local", "may", "std::thread"],
-    [0.1276, 0.586, 1.085, 44.9],
+    [0.1255, 0.574, 1.053, 42.7],
     color=["#2a7", "#36c", "#999", "#c66"],
 )
 right.set_yscale("log")
