@@ -9,34 +9,22 @@
 //!
 //! `peer-hyper --bind 127.0.0.1:PORT [--threads N] [--upstream HOST:PORT]`
 
+#[path = "../hyper_service.rs"]
+mod hyper_service;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::HOST;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    response
-}
-
-/// The `ms` parameter of a query, at most a minute.
-fn millis(query: Option<&str>) -> Option<u64> {
-    let ms = query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("ms="))?;
-    ms.parse().ok().filter(|&ms| ms <= 60_000)
-}
+use hyper_service::{hello_or_sleep, text};
 
 async fn forward(upstream: SocketAddr, target: &str) -> Result<Response<Full<Bytes>>, String> {
     let stream = tokio::net::TcpStream::connect(upstream)
@@ -83,16 +71,7 @@ async fn answer(
             }
         });
     }
-    if uri.path() == "/sleep" {
-        return Ok(match millis(uri.query()) {
-            Some(ms) => {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                text(StatusCode::OK, format!("slept {ms} ms\n"))
-            }
-            None => text(StatusCode::BAD_REQUEST, "try /sleep?ms=N\n"),
-        });
-    }
-    Ok(text(StatusCode::OK, Bytes::from_static(b"Hello, World!")))
+    Ok(hello_or_sleep(uri).await)
 }
 
 fn main() {

@@ -13,6 +13,9 @@
 //!
 //! `peer-hyper-tls --bind 127.0.0.1:PORT --certfile CERT.pem --keyfile KEY.pem [--threads N] [--no-resumption]`
 
+#[path = "../hyper_service.rs"]
+mod hyper_service;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -20,44 +23,19 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+
+use hyper_service::hello_or_sleep;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    response
-}
-
-/// The `ms` parameter of a query, at most a minute.
-fn millis(query: Option<&str>) -> Option<u64> {
-    let ms = query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("ms="))?;
-    ms.parse().ok().filter(|&ms| ms <= 60_000)
-}
-
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let uri = request.uri();
-    if uri.path() == "/sleep" {
-        return Ok(match millis(uri.query()) {
-            Some(ms) => {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                text(StatusCode::OK, format!("slept {ms} ms\n"))
-            }
-            None => text(StatusCode::BAD_REQUEST, "try /sleep?ms=N\n"),
-        });
-    }
-    Ok(text(StatusCode::OK, Bytes::from_static(b"Hello, World!")))
+    Ok(hello_or_sleep(uri).await)
 }
 
 /// The server configuration: the certificate chain and key from PEM files,
