@@ -162,20 +162,24 @@ pub fn start(
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let bind = addr.to_string();
     let mut envs = Vec::new();
+    // moss takes gunicorn's flags: what both are given alike.
+    let common = |class: &str| -> Vec<String> {
+        vec![
+            "-w".into(),
+            "2".into(),
+            "-k".into(),
+            class.into(),
+            "-b".into(),
+            bind.clone(),
+            "--keep-alive".into(),
+            keep_alive.to_string(),
+            "--log-level".into(),
+            "warning".into(),
+        ]
+    };
     let (program, mut args): (&Path, Vec<String>) = match server.kind {
         Kind::Moss(class) => {
-            let mut args = vec![
-                "-w".into(),
-                "2".into(),
-                "-k".into(),
-                class.into(),
-                "-b".into(),
-                bind.clone(),
-                "--keep-alive".into(),
-                keep_alive.to_string(),
-                "--log-level".into(),
-                "warning".into(),
-            ];
+            let mut args = common(class);
             if class == "gthread" {
                 args.extend(["--threads".into(), THREADS.to_string()]);
             }
@@ -197,20 +201,8 @@ pub fn start(
             (&paths.moss, args)
         }
         Kind::Gunicorn(class) => {
-            let mut args = vec![
-                "-w".into(),
-                "2".into(),
-                "-k".into(),
-                class.into(),
-                "-b".into(),
-                bind.clone(),
-                "--keep-alive".into(),
-                keep_alive.to_string(),
-                "--log-level".into(),
-                "warning".into(),
-                "--chdir".into(),
-                paths.wsgi_dir.display().to_string(),
-            ];
+            let mut args = common(class);
+            args.extend(["--chdir".into(), paths.wsgi_dir.display().to_string()]);
             // `--threads` above 1 turns gunicorn's sync worker into gthread:
             // given to gthread only.
             if class == "gthread" {
