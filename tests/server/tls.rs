@@ -642,3 +642,50 @@ fn a_silent_client_after_its_handshake_holds_no_gthread_thread() {
     drop(silent);
     assert!(moss.stop().success());
 }
+
+#[test]
+fn term_during_a_stalled_handshake_stops_every_class_cleanly() {
+    let pki = Pki::new("term-stall");
+    let client = pki.client(false);
+    let mut hello = Vec::new();
+    ClientConnection::new(
+        Arc::clone(&client),
+        ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap()
+    .write_tls(&mut hello)
+    .unwrap();
+    let half = &hello[..hello.len() / 2];
+    for class in CLASSES {
+        // A handshake deadline far beyond the graceful timeout: the stop,
+        // not the deadline, ends the stalled handshake.
+        let moss = pki.start(
+            class,
+            &[
+                "-w",
+                "1",
+                "--timeout",
+                "600",
+                "--header-timeout",
+                "600",
+                "--graceful-timeout",
+                "1",
+                "hello",
+            ],
+        );
+        moss.wait_log("Booting worker");
+        let mut stalled = TcpStream::connect(&moss.addr).unwrap();
+        stalled.write_all(half).unwrap();
+        // Reached the worker (served from here on, or queued in sync).
+        thread::sleep(Duration::from_millis(200));
+        let log = {
+            let mut moss = moss;
+            moss.signal("TERM");
+            let status = moss.wait_exit();
+            assert!(status.success(), "{class}: {status:?}");
+            moss.log_text()
+        };
+        assert!(!log.contains("panicked"), "{class}: {log}");
+        assert!(closed_by_server(&mut stalled), "{class}");
+    }
+}
