@@ -1,27 +1,30 @@
-//! Execution contexts of green threads: the only module that touches corosensei.
+//! Execution contexts of green threads: the stack switch (x86-64 assembly) and the thread-local slots that say who runs.
 //!
-//! A [`Context`] is a coroutine on a pooled, guard-paged stack. The hub
-//! resumes it; code inside suspends back to the hub with [`suspend`].
+//! A [`Context`] is a suspended computation on a pooled, guard-paged
+//! stack: the stack pointer it stopped at, with the six callee-saved
+//! registers and the address to go on at pushed below it. [`switch`]
+//! saves the running one's and loads another's: the hub's own stack
+//! (the OS thread's) or a green thread's. Switching is symmetric: a
+//! green thread that parks or yields hands the processor straight to the
+//! next ready one (`Hub::leave` decides), and goes back to the hub only
+//! when none is ready, the hub's budget of switches between two polls is
+//! spent, or it finished. One hand-off is one call and one return on each
+//! side, and every green thread switches from the same instruction (in
+//! [`suspend`]), so the processor's return predictions stay right; an
+//! asymmetric switch through the hub mispredicts two returns per hand-off.
 //!
-//! To suspend from any depth without threading corosensei's `Yielder`
-//! through every call, the running coroutine publishes a pointer to its
-//! yielder in a thread-local slot ([`YIELDER`]). The slot is set by the
-//! coroutine itself when it starts and again each time it is resumed, and
-//! cleared by the hub after every switch back, so it is non-null exactly
-//! while a green thread runs on this OS thread, and then it points to that
-//! green thread's own yielder.
+//! The hub publishes the green thread it runs in [`RUNNING`], set by
+//! whoever switches into it (the hub, or the green thread handing off)
+//! and cleared on the way back to the hub: `moss::current`, the park
+//! protocol and the stack-overflow handler read it.
 //!
-//! The hub publishes the green thread it resumes in a second slot
-//! ([`RUNNING`]), set and cleared by [`Context::resume`] around the
-//! switch (cleared by a drop guard, so even an unwind out of the
-//! coroutine cannot leave it dangling): the switch path and
-//! `moss::current` read it without touching the hub, and the
-//! stack-overflow handler reads it to name the green thread.
-//!
-//! Nothing of a green thread unwinds past its own frame: the coroutine's
-//! entry catches every panic (the green-thread wrappers catch the
-//! function's own and turn them into values; the entry catches what a
-//! destructor of theirs may still raise).
+//! Nothing of a green thread unwinds past its own frame: its first frame
+//! ([`start`]) catches every panic (the green-thread wrappers catch the
+//! function's own and turn them into values; `start` catches what a
+//! destructor of theirs may still raise), and is `extern "C"`, so an
+//! unwind that still escaped would abort rather than cross stacks. The
+//! trampoline below it marks the end of the stack for unwinders and
+//! debuggers: a backtrace taken in a green thread ends there.
 //!
 //! # Unwinding is per green thread
 //!
@@ -38,37 +41,61 @@
 //!
 //! # Dropping a context
 //!
-//! A context that never finished is leaked, never force-unwound:
-//! corosensei's forced unwind runs destructors outside any green-thread
-//! context and aborts the process if one of them suspends. The hub only
-//! drops unfinished contexts of green threads that could not be made to
-//! finish (see `hub.rs`, teardown).
+//! A context that never finished is leaked with its stack, never
+//! force-unwound: unwinding it from outside would run its destructors
+//! outside any green thread, where one that blocks has nowhere to go. The
+//! hub only drops unfinished contexts of green threads that could not be
+//! made to finish (see `hub.rs`, teardown).
+//!
+//! # Other architectures
+//!
+//! The switch and the trampoline are x86-64 (System V) assembly; a port
+//! adds both for its architecture (and [`stack_pointer`]), nothing else.
+//! The floating-point control words (MXCSR, x87) are not switched: Rust
+//! code never changes them.
 
 use std::cell::Cell;
-use std::mem::ManuallyDrop;
-
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::mem::{align_of, size_of};
 
 use crate::green::Green;
+use crate::sched::Hub;
 use crate::stack::PooledStack;
 
-type Inner = Coroutine<(), (), (), PooledStack>;
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!(
+    "moss-runtime switches stacks with x86-64 assembly (runtime/src/context.rs); \
+     another architecture needs its own `switch` and `trampoline` there"
+);
 
-/// The largest body moved onto a new coroutine's stack as it is;
-/// corosensei refuses more than 1 KiB there, so a larger one (a closure
-/// that captures a big value) travels boxed.
+/// The largest body moved onto a new green thread's stack as it is; a
+/// larger one (a closure that captures a big value) travels boxed, so a
+/// new green thread touches one page of its stack, not several.
 const INLINE_BODY: usize = 512;
 
-thread_local! {
-    /// The running green thread's yielder, or null on the hub's own stack.
-    static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
+/// Bytes of a new context's first frame: the six registers [`switch`]
+/// pops, the address it returns to ([`trampoline`]), and 16 bytes that
+/// keep the trampoline's stack pointer 16-byte aligned as the ABI wants
+/// at a call.
+const FIRST_FRAME: usize = 9 * 8;
 
-    /// The green thread being resumed on this OS thread, or null. Non-null
-    /// only inside [`Context::resume`], which borrows the green thread for
-    /// the whole switch, so the pointee is alive whenever it is non-null.
-    /// Const-initialised and without destructor: readable from a signal
-    /// handler.
+thread_local! {
+    /// The green thread running on this OS thread, or null on the hub's
+    /// own stack. Set to a green thread only while the hub's table of
+    /// live green threads holds it (it is not finished), so the pointee
+    /// is alive whenever the slot is non-null. Const-initialised and
+    /// without destructor: readable from a signal handler.
     static RUNNING: Cell<*const Green> = const { Cell::new(std::ptr::null()) };
+
+    /// This OS thread's hub, or null: non-null only while `sched`'s slot
+    /// holds the hub's `Rc` (set and cleared with it, [`publish_hub`]), so
+    /// the pointee is alive whenever it is non-null. Kept here, beside
+    /// [`RUNNING`], so the switch path reaches the hub with one plain
+    /// read instead of a `RefCell` borrow of a thread-local that has a
+    /// destructor.
+    static HUB: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
+
+    /// The hub's own stack pointer, saved while a green thread runs.
+    static HUB_SP: Cell<usize> = const { Cell::new(0) };
 
     /// Stacks of this OS thread, other than the running one, that are in
     /// the middle of an unwind (see the module docs).
@@ -80,10 +107,83 @@ thread_local! {
     static UNWINDER_RESUMES: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A suspended or running green thread's machine context.
+/// Saves the callee-saved registers and the stack pointer of the caller
+/// in `*save`, then loads the stack pointer `load` (saved there by an
+/// earlier `switch`, or a first frame made by [`Context::prepare`]) and
+/// returns on that stack.
+///
+/// # Safety
+/// `load` is the stack pointer of a suspended context of this OS thread
+/// (not the caller's own) whose stack is alive, and nothing else resumes
+/// it meanwhile; `save` is writable.
+#[unsafe(naked)]
+unsafe extern "C" fn switch(save: *mut usize, load: usize) {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbp",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset rbp, 0",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset rbx, 0",
+        "push r12",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r12, 0",
+        "push r13",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r13, 0",
+        "push r14",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r14, 0",
+        "push r15",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r15, 0",
+        // The other stack has the same layout below its stack pointer, so
+        // the unwind information above stays true across the switch.
+        "mov [rdi], rsp",
+        "mov rsp, rsi",
+        "pop r15",
+        ".cfi_adjust_cfa_offset -8",
+        "pop r14",
+        ".cfi_adjust_cfa_offset -8",
+        "pop r13",
+        ".cfi_adjust_cfa_offset -8",
+        "pop r12",
+        ".cfi_adjust_cfa_offset -8",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        "pop rbp",
+        ".cfi_adjust_cfa_offset -8",
+        "ret",
+        ".cfi_endproc",
+    )
+}
+
+/// The first code a new context runs (its first frame returns here):
+/// calls `r12(rbx)`, the body's entry and its address (see
+/// [`Context::prepare`]). Its unwind information says the caller's
+/// address is undefined: the end of the stack, where backtraces stop.
+#[unsafe(naked)]
+unsafe extern "C" fn trampoline() {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        ".cfi_undefined rip",
+        "mov rdi, rbx",
+        "call r12",
+        "ud2",
+        ".cfi_endproc",
+    )
+}
+
+/// A green thread's machine context and its stack.
 pub(crate) struct Context {
-    /// Dropped only once finished (see the module docs on dropping).
-    coroutine: ManuallyDrop<Inner>,
+    /// Where it goes on: its stack pointer, saved by [`switch`] (or its
+    /// first frame, before it ever ran). Meaningless while it runs.
+    sp: Cell<usize>,
+    /// The stack; taken back by [`Context::release`] once finished.
+    stack: Cell<Option<PooledStack>>,
+    /// Its body has returned and it switched away for the last time.
+    finished: Cell<bool>,
 }
 
 impl Context {
@@ -91,15 +191,8 @@ impl Context {
     ///
     /// `body` must not unwind: the green-thread wrapper catches every panic.
     pub(crate) fn new<F: FnOnce() + 'static>(stack: PooledStack, body: F) -> Context {
-        let coroutine = if std::mem::size_of::<F>() <= INLINE_BODY {
-            Coroutine::with_stack(stack, wrap(body))
-        } else {
-            let body: Box<dyn FnOnce()> = Box::new(body);
-            Coroutine::with_stack(stack, wrap(body))
-        };
-        Context {
-            coroutine: ManuallyDrop::new(coroutine),
-        }
+        // SAFETY: `body` borrows nothing (`'static`).
+        unsafe { Context::new_scoped(stack, body) }
     }
 
     /// The root green thread's context: its body borrows from
@@ -138,49 +231,166 @@ impl Context {
     /// anything, so a context that is dropped instead of finished touches
     /// no borrowed data.)
     unsafe fn new_scoped<'a, F: FnOnce() + 'a>(stack: PooledStack, body: F) -> Context {
-        // SAFETY: the borrowed data outlives every resumption by this
-        // function's contract, and `Drop` never resumes an unfinished
-        // coroutine (it leaks it), so nothing runs after the borrow ends.
-        let coroutine = unsafe {
-            if std::mem::size_of::<F>() <= INLINE_BODY {
-                Inner::with_stack_unchecked(stack, wrap(body))
+        // SAFETY: passed on from the caller.
+        unsafe {
+            if size_of::<F>() <= INLINE_BODY && align_of::<F>() <= 16 {
+                Context::prepare(stack, body)
             } else {
                 let body: Box<dyn FnOnce() + 'a> = Box::new(body);
-                Inner::with_stack_unchecked(stack, wrap(body))
+                Context::prepare(stack, body)
             }
-        };
-        Context {
-            coroutine: ManuallyDrop::new(coroutine),
         }
     }
 
-    /// Runs `green`, whose context this is, until it suspends (`false`)
-    /// or finishes (`true`). Must be called from the hub, never from a
-    /// green thread.
-    pub(crate) fn resume(&mut self, green: &Green) -> bool {
-        /// Clears the published slots when the switch ends, however it ends.
-        struct Unpublish;
-        impl Drop for Unpublish {
-            fn drop(&mut self) {
-                RUNNING.with(|running| running.set(std::ptr::null()));
-                YIELDER.with(|slot| slot.set(std::ptr::null()));
-            }
+    /// Moves `body` to the top of `stack` and makes below it the first
+    /// frame [`switch`] loads: registers that make [`trampoline`] call
+    /// [`start`] with the body's address.
+    ///
+    /// # Safety
+    /// As [`Context::new_scoped`]; `F` is at most [`INLINE_BODY`] bytes and
+    /// 16-byte aligned at most.
+    unsafe fn prepare<F: FnOnce()>(stack: PooledStack, body: F) -> Context {
+        debug_assert!(size_of::<F>() <= INLINE_BODY && align_of::<F>() <= 16);
+        let top = stack.top();
+        debug_assert_eq!(top % 16, 0);
+        let body_at = (top - size_of::<F>()) & !15;
+        let sp = body_at - FIRST_FRAME;
+        let entry: unsafe extern "C" fn(*mut F) -> ! = start::<F>;
+        // r15, r14, r13, r12, rbx, rbp (in the order `switch` pops them),
+        // the trampoline as the address `switch` returns to, and zeros up
+        // to the body.
+        let frame: [usize; FIRST_FRAME / 8] = [
+            0,
+            0,
+            0,
+            entry as usize,
+            body_at,
+            0,
+            trampoline as *const () as usize,
+            0,
+            0,
+        ];
+        // SAFETY: `sp..top` lies in the usable part of the stack (the pool
+        // gives at least `MIN_STACK_SIZE` bytes below `top`, more than the
+        // largest inline body and the frame), which no one else uses while
+        // this context owns the stack; `body_at` and `sp` are 16- and
+        // 8-byte aligned, enough for `F` (at most 16) and `usize`. `start`
+        // reads the body exactly once, or the context is leaked unread.
+        unsafe {
+            (body_at as *mut F).write(body);
+            (sp as *mut [usize; FIRST_FRAME / 8]).write(frame);
         }
-        RUNNING.with(|running| running.set(green));
-        let _unpublish = Unpublish;
-        matches!(self.coroutine.resume(()), CoroutineResult::Return(()))
+        Context {
+            sp: Cell::new(sp),
+            stack: Cell::new(Some(stack)),
+            finished: Cell::new(false),
+        }
+    }
+
+    /// Where this context goes on when switched to.
+    #[inline(always)]
+    pub(crate) fn sp(&self) -> usize {
+        debug_assert!(!self.finished.get(), "moss: a finished context resumed");
+        self.sp.get()
+    }
+
+    /// Gives a finished context's stack back to its pool.
+    pub(crate) fn release(&self) {
+        if self.finished.get() {
+            drop(self.stack.take());
+        }
     }
 }
 
 impl Drop for Context {
     fn drop(&mut self) {
-        if self.coroutine.done() {
-            // SAFETY: dropped once, here; a finished coroutine has nothing
-            // left to unwind and gives its stack back to the pool.
-            unsafe { ManuallyDrop::drop(&mut self.coroutine) };
+        if let Some(stack) = self.stack.take() {
+            if self.finished.get() {
+                drop(stack);
+            } else {
+                // Unfinished: leaked with its stack (see the module docs).
+                std::mem::forget(stack);
+            }
         }
-        // Unfinished: leaked with its stack (see the module docs).
     }
+}
+
+/// A new context's first Rust frame: runs the body [`Context::prepare`]
+/// put at `body`, catching whatever it lets escape, then leaves for good.
+///
+/// # Safety
+/// Called once, by [`trampoline`], with the address of that body.
+unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> ! {
+    // SAFETY: `prepare` wrote an `F` there, and this is its one read.
+    let body = unsafe { body.read() };
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        crate::green::discard(payload);
+    }
+    exit()
+}
+
+/// Marks the running green thread finished and switches away for the
+/// last time: to the next ready green thread or to the hub (`Hub::exit`
+/// decides; its stack is given back once it is off it).
+fn exit() -> ! {
+    let me = RUNNING.with(Cell::get);
+    // SAFETY: non-null while a green thread runs, and alive (module
+    // invariant); this green thread runs.
+    let me = unsafe { me.as_ref() }.expect("a finished body ran in a green thread");
+    me.context.finished.set(true);
+    let next = with_hub(|hub| hub.exit(me)).expect("moss: a green thread runs inside its hub");
+    // SAFETY: `next` is a suspended context of this OS thread (the hub's,
+    // suspended in `resume` while green threads run, or a ready green
+    // thread's, published as running), not this one; this stack's frames
+    // are dead from here on, nothing switches back to it (it is finished),
+    // and its record outlives the switch (the hub holds it until it gives
+    // the stack back).
+    unsafe { switch(me.context.sp.as_ptr(), next) };
+    crate::sys::write_stderr(b"moss: a finished green thread was resumed: aborting\n");
+    crate::sys::abort()
+}
+
+/// Runs the green thread whose context's stack pointer is `sp`, which the
+/// caller published with [`set_running`], until some green thread
+/// switches back to the hub. Called by the hub on its own stack only.
+#[inline(always)]
+pub(crate) fn resume(sp: usize) {
+    // SAFETY: the hub's stack is the caller's, saved to HUB_SP, where every
+    // green thread switching back finds it; `sp` is a suspended context's
+    // (the caller's contract), whose stack the green thread owns.
+    HUB_SP.with(|hub| unsafe { switch(hub.as_ptr(), sp) });
+    RUNNING.with(|running| running.set(std::ptr::null()));
+}
+
+/// Publishes `green` as the running green thread (null: the hub), just
+/// before switching to it. `green` must be in the hub's table.
+#[inline(always)]
+pub(crate) fn set_running(green: *const Green) {
+    RUNNING.with(|running| running.set(green));
+}
+
+/// Publishes this OS thread's hub (null: none). `sched::install` and
+/// `sched::uninstall` call it as they fill and empty the slot that owns
+/// the hub, and only they.
+pub(crate) fn publish_hub(hub: *const Hub) {
+    HUB.with(|slot| slot.set(hub));
+}
+
+/// Runs `f` with this OS thread's hub (`None` without one).
+#[inline(always)]
+pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    let hub = HUB.with(Cell::get);
+    // SAFETY: a non-null HUB points to the hub that `sched`'s slot owns
+    // (see HUB), alive until `uninstall` clears HUB before it lets go of
+    // it; the reference does not outlive this call, and `f` does not
+    // install or remove a hub (`with_current`'s contract).
+    unsafe { hub.as_ref() }.map(f)
+}
+
+/// The hub's stack pointer, for a green thread going back to it.
+#[inline(always)]
+pub(crate) fn hub_sp() -> usize {
+    HUB_SP.with(Cell::get)
 }
 
 /// Watches the root green thread's context for `run` (see
@@ -222,48 +432,52 @@ impl Drop for Finished<'_> {
     }
 }
 
-/// Publishes the yielder when the coroutine starts, then runs `body`,
-/// catching whatever it lets escape so that no unwind leaves the
-/// coroutine.
-fn wrap<'a>(body: impl FnOnce() + 'a) -> impl FnOnce(&Yielder<(), ()>, ()) + 'a {
-    move |yielder, ()| {
-        YIELDER.with(|slot| slot.set(yielder));
-        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-            crate::green::discard(payload);
-        }
-    }
-}
-
 /// Whether the caller runs inside a green thread: one read of a
 /// const-initialised thread-local without destructor, so it is cheap and
 /// safe to call anywhere (before `main`, in a signal handler, while the
 /// thread's locals are being destroyed).
 #[inline]
 pub fn in_green_thread() -> bool {
-    !YIELDER.with(Cell::get).is_null()
+    !RUNNING.with(Cell::get).is_null()
 }
 
-/// Switches from the running green thread back to the hub; returns when
-/// the hub resumes it. A green thread that leaves mid-unwind is counted
-/// in [`unwinding_elsewhere`] until it is back.
+/// Switches from the running green thread to the next ready one, or back
+/// to the hub (`Hub::leave` decides, after queueing the green thread if
+/// it suspends `Ready`); returns when it is switched to again, at once if
+/// it is the next to run. A green thread that leaves mid-unwind is
+/// counted in [`unwinding_elsewhere`] until it is back.
 ///
 /// # Panics
 /// When called outside a green thread (on the hub's own stack).
 #[inline]
 pub(crate) fn suspend() {
-    let yielder = YIELDER.with(Cell::get);
-    // SAFETY: a non-null YIELDER points to the yielder of the coroutine that
-    // is running right now (module invariant), which lives on that
-    // coroutine's stack for as long as the coroutine runs; we are that
-    // coroutine, so it is alive.
-    let yielder = unsafe { yielder.as_ref() }.expect("moss: suspend called outside a green thread");
+    let me = RUNNING.with(Cell::get);
+    // SAFETY: a non-null RUNNING points to the running green thread, alive
+    // while it is in the hub's table (module invariant); we are that green
+    // thread, unfinished, so it stays alive for as long as we run.
+    let me = unsafe { me.as_ref() }.expect("moss: suspend called outside a green thread");
     if std::thread::panicking() {
-        suspend_while_some_stack_unwinds(yielder);
+        suspend_while_some_stack_unwinds(me);
     } else {
-        yielder.suspend(());
+        switch_away(me);
     }
-    // Other green threads ran meanwhile and the hub cleared the slot.
-    YIELDER.with(|slot| slot.set(yielder));
+}
+
+/// The one place a green thread switches from (but for its last switch,
+/// in [`exit`]): every suspended green thread goes on at the same
+/// instruction, which keeps the processor's return predictions right.
+#[inline(never)]
+fn switch_away(me: &Green) {
+    let next = crate::sched::with_current(|hub| hub.leave(me))
+        .expect("moss: a green thread runs inside its hub");
+    if let Some(sp) = next {
+        // SAFETY: `leave` returned the stack pointer of a suspended context
+        // of this OS thread that is not this one (the hub's, or a ready
+        // green thread's, published as running), and published it; this
+        // one's stack pointer is saved in its own record, which outlives
+        // the switch (it is in the hub's table).
+        unsafe { switch(me.context.sp.as_ptr(), sp) };
+    }
 }
 
 /// [`suspend`] while std says some stack of this OS thread is unwinding.
@@ -273,17 +487,15 @@ pub(crate) fn suspend() {
 /// counting one too many only makes the others rely on their records a
 /// little longer. Its record is refreshed on the way.
 #[cold]
-fn suspend_while_some_stack_unwinds(yielder: &Yielder<(), ()>) {
-    with_running(Green::is_unwinding);
+fn suspend_while_some_stack_unwinds(me: &Green) {
+    me.is_unwinding();
     UNWINDING_ELSEWHERE.with(|count| count.set(count.get() + 1));
-    yielder.suspend(());
+    switch_away(me);
     UNWINDING_ELSEWHERE.with(|count| count.set(count.get() - 1));
     // Woken only to decide again, it has not moved its unwind on: that
     // resume must not wake the other undecided ones in turn.
-    let moved_on = with_running(|green| {
-        !(green.undecided.get() && green.woke.get() == crate::park::Wake::Interrupted)
-    });
-    if moved_on.unwrap_or(true) {
+    let moved_on = !(me.undecided.get() && me.woke.get() == crate::park::Wake::Interrupted);
+    if moved_on {
         UNWINDER_RESUMES.with(|resumes| resumes.set(resumes.get() + 1));
     }
 }
@@ -353,10 +565,9 @@ impl Drop for HubUnwinding {
 #[inline]
 pub(crate) fn with_running<R>(f: impl FnOnce(&Green) -> R) -> Option<R> {
     let running = RUNNING.with(Cell::get);
-    // SAFETY: a non-null RUNNING points to the green thread that
-    // `Context::resume` is running right now and borrows for the whole
-    // switch (module invariant); we run inside that switch, so it is alive,
-    // and the reference does not outlive this call.
+    // SAFETY: a non-null RUNNING points to the running green thread, which
+    // the hub's table keeps alive while it runs (module invariant); the
+    // reference does not outlive this call.
     unsafe { running.as_ref() }.map(f)
 }
 

@@ -14,7 +14,7 @@ use crate::local::Locals;
 use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
 use crate::sched;
 use crate::stack::overflow::OverflowInfo;
-use crate::stack::PooledStack;
+use crate::stack::StackInfo;
 use crate::time::Scopes;
 
 /// Where a green thread is in its life.
@@ -81,8 +81,8 @@ pub(crate) struct Green {
     pub(crate) timer_armed: Cell<bool>,
     /// Whoever waits in `join`.
     pub(crate) join_waiter: RefCell<Option<Unparker>>,
-    /// The machine context; `None` once finished.
-    pub(crate) context: RefCell<Option<Context>>,
+    /// The machine context and its stack (given back once finished).
+    pub(crate) context: Context,
     /// Index in the hub's table of live green threads.
     pub(crate) slot: Cell<usize>,
     /// The next green thread in the hub's run queue, while this one is
@@ -93,21 +93,28 @@ pub(crate) struct Green {
 }
 
 impl Green {
-    /// A record for a green thread on `stack`; `me` is the `Weak` of the
-    /// `Rc` it goes in (`Rc::new_cyclic`).
+    /// A record for a green thread running `context` on a stack described
+    /// by `stack` (its guard page's range and usable size, see
+    /// [`PooledStack::info`]); `me` is the `Weak` of the `Rc` it goes in
+    /// (`Rc::new_cyclic`).
     pub(crate) fn new(
         id: u64,
         name: Option<String>,
-        stack: &PooledStack,
+        stack: StackInfo,
+        context: Context,
         me: Weak<Green>,
     ) -> Green {
-        let (guard_lo, guard_hi) = stack.guard_range();
+        let StackInfo {
+            guard_lo,
+            guard_hi,
+            size: stack_size,
+        } = stack;
         Green {
             me,
             info: OverflowInfo {
                 guard_lo,
                 guard_hi,
-                stack_size: stack.size(),
+                stack_size,
                 id,
                 name: name.map(String::into_boxed_str),
             },
@@ -127,7 +134,7 @@ impl Green {
             sweep_seen: Cell::new(0),
             sweep_done: Cell::new(0),
             join_waiter: RefCell::new(None),
-            context: RefCell::new(None),
+            context,
             slot: Cell::new(usize::MAX),
             run_next: Cell::new(None),
             locals: Locals::default(),

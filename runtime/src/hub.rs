@@ -188,11 +188,13 @@ impl HubBuilder {
                 .root_stack()
                 .unwrap_or_else(|err| panic!("moss: no stack for the root: {err}"));
             let id = hub.counters.next_id();
-            let root = Rc::new_cyclic(|me| Green::new(id, Some("root".into()), &stack, me.clone()));
             let body = || {
                 *result.borrow_mut() = Some(green::run_body(f));
             };
-            *root.context.borrow_mut() = Some(Context::root(&frame, stack, body));
+            let info = stack.info();
+            let context = Context::root(&frame, stack, body);
+            let root =
+                Rc::new_cyclic(|me| Green::new(id, Some("root".into()), info, context, me.clone()));
             hub.adopt(&root);
             root
         };

@@ -37,14 +37,13 @@ pub(crate) fn current() -> Option<Rc<Hub>> {
         .flatten()
 }
 
-/// Runs `f` with this OS thread's hub, without cloning its `Rc`; `None`
-/// where [`current`] would be. `f` must not install or remove a hub.
-#[inline]
+/// Runs `f` with this OS thread's hub, without cloning its `Rc` or
+/// borrowing the slot it is kept in (the switch path's form of
+/// [`current`]: one read of a plain thread-local); `None` where there is
+/// no hub. `f` must not install or remove a hub.
+#[inline(always)]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|current| current.borrow().as_deref().map(f))
-        .ok()
-        .flatten()
+    context::with_hub(f)
 }
 
 /// The green thread running on this OS thread.
@@ -67,6 +66,7 @@ pub(crate) fn install(sched: Rc<Hub>) -> bool {
         if current.is_some() {
             return false;
         }
+        context::publish_hub(Rc::as_ptr(&sched));
         *current = Some(sched);
         true
     })
@@ -74,7 +74,10 @@ pub(crate) fn install(sched: Rc<Hub>) -> bool {
 
 /// Removes this thread's hub.
 pub(crate) fn uninstall() -> Option<Rc<Hub>> {
-    CURRENT.with(|current| current.borrow_mut().take())
+    CURRENT.with(|current| {
+        context::publish_hub(std::ptr::null());
+        current.borrow_mut().take()
+    })
 }
 
 /// A process-unique number of a hub: unlike an address, never reused.
@@ -222,6 +225,19 @@ pub(crate) struct Config {
 pub struct Hub {
     /// Green threads ready to run, in order.
     ready: RunQueue,
+    /// The running green thread's handle (set by whoever switches to it);
+    /// on the hub's stack, `Some` only when the green thread that switched
+    /// back finished.
+    running: Cell<Option<Rc<Green>>>,
+    /// Switches left before the hub must check timers and I/O again
+    /// (see [`Hub::run_ready`]); green threads hand off to each other while
+    /// some are left.
+    switches_left: Cell<usize>,
+    /// The last green thread that exited by handing off (see
+    /// [`Hub::exit`]), whose stack is given back by [`Hub::reap`].
+    exited: Cell<Option<Rc<Green>>>,
+    /// The root green thread's id: it exits to the hub, which watches it.
+    root_id: Cell<u64>,
     /// The blocking monitor or the trace is on: the switch path calls out
     /// to them (one branch per switch when both are off).
     instrumented: bool,
@@ -275,6 +291,10 @@ impl Hub {
         let reactor = Reactor::new(id)?;
         Ok(Hub {
             ready: RunQueue::default(),
+            running: Cell::new(None),
+            switches_left: Cell::new(0),
+            exited: Cell::new(None),
+            root_id: Cell::new(0),
             instrumented: config.trace || config.max_blocking_time.is_some(),
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
@@ -330,7 +350,7 @@ impl Hub {
     fn take_stack(&self, size: usize) -> io::Result<PooledStack> {
         let mut pools = self.pools.borrow_mut();
         let page = crate::sys::page_size();
-        let wanted = size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page;
+        let wanted = size.max(crate::stack::MIN_STACK_SIZE).div_ceil(page) * page;
         if let Some(pool) = pools.iter().find(|pool| pool.stack_size() == wanted) {
             return pool.take();
         }
@@ -348,10 +368,19 @@ impl Hub {
         stack_size: Option<usize>,
         make: impl FnOnce(PooledStack) -> Context,
     ) -> io::Result<Rc<Green>> {
-        let stack = self.take_stack(stack_size.unwrap_or(self.config.stack_size))?;
+        let size = stack_size.unwrap_or(self.config.stack_size);
+        let stack = match self.take_stack(size) {
+            Ok(stack) => stack,
+            Err(_) if self.has_exited() => {
+                self.reap();
+                self.take_stack(size)?
+            }
+            Err(err) => return Err(err),
+        };
+        let info = stack.info();
+        let context = make(stack);
         let id = self.counters.next_id();
-        let green = Rc::new_cyclic(|me| Green::new(id, name, &stack, me.clone()));
-        *green.context.borrow_mut() = Some(make(stack));
+        let green = Rc::new_cyclic(|me| Green::new(id, name, info, context, me.clone()));
         if self.ending.get() {
             green.interrupt(crate::park::Interrupt::Killed);
         }
@@ -374,6 +403,7 @@ impl Hub {
 
     /// Registers an already-built green thread (the root) and queues it.
     pub(crate) fn adopt(&self, green: &Rc<Green>) {
+        self.root_id.set(green.info.id);
         green
             .slot
             .set(self.greens.borrow_mut().insert(Rc::clone(green)));
@@ -393,50 +423,149 @@ impl Hub {
     /// none is ready, `budget` switches are done, or one finishes (the
     /// caller checks whether that ended the hub's work); returns how many
     /// ran. The caller bounds `budget`, so timers and I/O are checked
-    /// between runs however busy the queue stays.
+    /// between runs however busy the queue stays. The green threads hand
+    /// the processor to each other within the budget ([`Hub::leave`]).
     pub(crate) fn run_ready(&self, budget: usize) -> usize {
-        let mut ran = 0;
-        while ran < budget {
+        self.switches_left.set(budget);
+        while self.switches_left.get() > 0 {
             let Some(green) = self.ready.pop() else {
                 break;
             };
-            ran += 1;
+            if green.state.get() == State::Done {
+                continue;
+            }
+            self.switches_left.set(self.switches_left.get() - 1);
             if self.switch_to(green) {
                 break;
             }
         }
-        ran
+        budget - self.switches_left.get()
     }
 
-    /// Resumes one green thread until it suspends or finishes; `true`
-    /// when it finished.
+    /// Switches from the hub to `green` and runs green threads until one
+    /// switches back; `true` when that one finished.
     #[inline(always)]
     fn switch_to(&self, green: Rc<Green>) -> bool {
-        if green.state.get() == State::Done {
-            return false;
-        }
         green.state.set(State::Running);
-        if self.instrumented {
+        let watched = self.instrumented.then(|| {
             self.before_switch(&green);
-        }
-        let finished = green
-            .context
-            .borrow_mut()
-            .as_mut()
-            .expect("a green thread that is not done has a context")
-            .resume(&green);
-        if self.instrumented {
-            self.after_switch(&green, finished);
-        }
+            Rc::clone(&green)
+        });
         self.counters.switches.set(self.counters.switches.get() + 1);
-        if finished {
-            self.finish(&green);
-            return true;
+        context::set_running(&*green);
+        let sp = green.context.sp();
+        fill(&self.running, green);
+        context::resume(sp);
+        self.reap();
+        let finished = self.running.take();
+        if let Some(green) = watched {
+            self.after_switch(&green, finished.is_some());
         }
-        if green.state.get() == State::Ready {
-            self.ready.push(green);
+        match finished {
+            Some(green) => {
+                self.finish(&green);
+                true
+            }
+            None => false,
         }
-        false
+    }
+
+    /// Where the running green thread `me`, about to suspend, switches to:
+    /// the next ready green thread, or the hub (when none is ready, the
+    /// budget of switches is spent, or the monitor or the trace watches
+    /// every switch); `None` when `me` itself is next (it yielded and
+    /// nothing else is ready). Queues `me` first if it suspends `Ready`,
+    /// and publishes the one it switches to.
+    #[inline(always)]
+    pub(crate) fn leave(&self, me: &Green) -> Option<usize> {
+        let mine = self.running.take();
+        debug_assert!(mine.as_deref().is_some_and(|mine| std::ptr::eq(mine, me)));
+        if me.state.get() == State::Ready {
+            if let Some(mine) = mine {
+                self.ready.push(mine);
+            }
+        } else {
+            // Parked: its record stays alive in the table of live ones.
+            drop(mine);
+        }
+        self.next(me)
+    }
+
+    /// Where the running green thread `me`, whose function has returned,
+    /// switches to for the last time. The root, and every green thread
+    /// while the monitor or the trace watches, go back to the hub, which
+    /// retires them ([`Hub::finish`]). Any other is retired here, on its
+    /// own stack (its joiner is woken), and hands off like
+    /// [`Hub::leave`]; its stack, still in use until the switch, is given
+    /// back later by [`Hub::reap`].
+    pub(crate) fn exit(&self, me: &Green) -> usize {
+        if self.instrumented || me.info.id == self.root_id.get() {
+            context::set_running(std::ptr::null());
+            return context::hub_sp();
+        }
+        let mine = self
+            .running
+            .take()
+            .expect("the running green thread's handle is the hub's");
+        self.retire(&mine);
+        // The previous one to exit is off its stack for good by now.
+        if let Some(previous) = self.exited.replace(Some(mine)) {
+            previous.context.release();
+        }
+        self.next(me)
+            .unwrap_or_else(|| unreachable!("a finished green thread is never ready"))
+    }
+
+    /// Gives back the stack of the last green thread that exited by
+    /// handing off ([`Hub::exit`]): when the next one exits, when the hub
+    /// runs, and before anyone counts or lacks stacks (`moss::stats`, a
+    /// spawn that finds none). Never called on that green thread's own
+    /// stack (it never runs again once it exited). Deferred rather than
+    /// done by the green thread it hands off to: a spawn and join then
+    /// alternate between two warm stacks, which measured faster than
+    /// reusing the one just left (spawn and join 133 against 145 ns).
+    pub(crate) fn reap(&self) {
+        if let Some(exited) = self.exited.take() {
+            exited.context.release();
+        }
+    }
+
+    /// Whether a green thread that exited still holds its stack.
+    fn has_exited(&self) -> bool {
+        let exited = self.exited.take();
+        let some = exited.is_some();
+        self.exited.set(exited);
+        some
+    }
+
+    /// The next ready green thread's stack pointer, published as running;
+    /// the hub's when none is ready, the budget is spent or the hub
+    /// watches every switch; `None` when it is `me`.
+    #[inline(always)]
+    fn next(&self, me: &Green) -> Option<usize> {
+        if !self.instrumented {
+            while self.switches_left.get() > 0 {
+                let Some(next) = self.ready.pop() else {
+                    break;
+                };
+                if next.state.get() == State::Done {
+                    continue;
+                }
+                self.switches_left.set(self.switches_left.get() - 1);
+                self.counters.switches.set(self.counters.switches.get() + 1);
+                next.state.set(State::Running);
+                let sp = if std::ptr::eq(&*next, me) {
+                    None
+                } else {
+                    context::set_running(&*next);
+                    Some(next.context.sp())
+                };
+                fill(&self.running, next);
+                return sp;
+            }
+        }
+        context::set_running(std::ptr::null());
+        Some(context::hub_sp())
     }
 
     /// The monitor's stamp and the trace, before a switch.
@@ -461,14 +590,22 @@ impl Hub {
         }
     }
 
-    /// Retires a green thread whose function has returned. Kept out of
-    /// line: it runs once per green thread, the switch path it would be
-    /// inlined into runs on every yield.
+    /// Retires a green thread whose function has returned, on the hub's
+    /// stack, and gives its stack back. Kept out of line: it runs once per
+    /// green thread, the switch path it would be inlined into runs on
+    /// every yield.
     #[inline(never)]
     fn finish(&self, green: &Rc<Green>) {
+        self.retire(green);
+        green.context.release();
+    }
+
+    /// Marks a green thread whose function has returned done, removes it
+    /// from the live ones and wakes its joiner; its stack is given back
+    /// by the caller.
+    #[inline(never)]
+    fn retire(&self, green: &Rc<Green>) {
         green.state.set(State::Done);
-        let context = green.context.borrow_mut().take();
-        drop(context);
         self.greens.borrow_mut().try_remove(green.slot.get());
         if let (Some(monitor), Some(_)) = (&self.monitor, &green.info.name) {
             monitor.forget(green.info.id);
@@ -579,16 +716,15 @@ impl Hub {
     }
 
     /// Gives up on every green thread still alive: each is marked done
-    /// and its context dropped unfinished, which leaks it (it is never
+    /// and its context, unfinished, is leaked with its record (it is never
     /// resumed, see `context.rs`). For teardown only, once they could not
     /// be made to finish.
     pub(crate) fn leak_all(&self) {
         let greens: Vec<_> = self.greens.borrow_mut().drain().collect();
         self.ready.clear();
         for green in greens {
+            // Its context, unfinished, is leaked when the record goes.
             green.state.set(State::Done);
-            let context = green.context.borrow_mut().take();
-            drop(context);
         }
     }
 }

@@ -66,6 +66,9 @@ pub fn stats() -> Stats {
     let Some(sched) = sched::current() else {
         return Stats::default();
     };
+    // A green thread that exited by handing off holds its stack until
+    // something else needs it; count it given back.
+    sched.reap();
     Stats {
         spawned: sched.counters.spawned.get(),
         alive: sched.alive() as u64,

@@ -324,9 +324,22 @@ fn a_stalled_handshake_is_closed_at_its_deadline_and_others_are_served() {
     .unwrap();
     let half = &hello[..hello.len() / 2];
     for class in CLASSES {
+        // The handshake's deadline (the header timeout, 1 s) comes well
+        // before the heartbeat's (2 s): a sync worker blocked in the
+        // handshake until then would be killed by the master instead.
         let moss = pki.start(
             class,
-            &["-w", "1", "--threads", "2", "--timeout", "2", "hello"],
+            &[
+                "-w",
+                "1",
+                "--threads",
+                "2",
+                "--timeout",
+                "2",
+                "--header-timeout",
+                "1",
+                "hello",
+            ],
         );
         let mut stalled = TcpStream::connect(&moss.addr).unwrap();
         stalled.write_all(half).unwrap();

@@ -39,9 +39,11 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 
-use corosensei::stack::{Stack, StackPointer};
-
 use crate::sys::{self, GuardKind, Mapping};
+
+/// The least usable size of a stack: a green thread's first frame and its
+/// body (at most 512 bytes, see `context.rs`) and a little room to run.
+pub(crate) const MIN_STACK_SIZE: usize = 4096;
 
 /// Free stacks kept with their pages resident; beyond this, released stacks
 /// are discarded (`MADV_DONTNEED`) before they go back to the free list.
@@ -177,7 +179,7 @@ impl StackPool {
     /// A pool of stacks with at least `stack_size` usable bytes each.
     pub(crate) fn new(stack_size: usize, budget: Rc<StackBudget>) -> StackPool {
         let page = sys::page_size();
-        let stack_size = round_up(stack_size.max(corosensei::stack::MIN_STACK_SIZE), page);
+        let stack_size = round_up(stack_size.max(MIN_STACK_SIZE), page);
         StackPool {
             inner: Rc::new(PoolInner {
                 stack_size,
@@ -297,6 +299,14 @@ impl StackPool {
     }
 }
 
+/// Where a stack lies: its guard page's range and its usable size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StackInfo {
+    pub(crate) guard_lo: usize,
+    pub(crate) guard_hi: usize,
+    pub(crate) size: usize,
+}
+
 /// One stack taken from a [`StackPool`]; returns itself to the pool on drop.
 ///
 /// # Invariant
@@ -307,8 +317,7 @@ impl StackPool {
 #[derive(Debug)]
 pub(crate) struct PooledStack {
     start: usize,
-    /// The stack's top ([`Stack::base`]), computed once: corosensei asks
-    /// for it on every resume.
+    /// The stack's top, computed once.
     top: usize,
     pool: Rc<PoolInner>,
 }
@@ -335,21 +344,24 @@ impl PooledStack {
     pub(crate) fn size(&self) -> usize {
         self.pool.stack_size
     }
-}
 
-// SAFETY: by the type's invariant the memory below `base` down to `limit`
-// is this stack's alone, at least MIN_STACK_SIZE bytes long (the pool rounds
-// sizes up to it, and `base` lies less than the slot's spare page below the
-// slot's end), and ends in a guard page at `limit`; `limit` is page aligned
-// and `base` a multiple of TOP_STAGGER below a page boundary, so both are
-// aligned to STACK_ALIGNMENT (16).
-unsafe impl Stack for PooledStack {
-    fn base(&self) -> StackPointer {
-        StackPointer::new(self.top).expect("stack address is not null")
+    /// Where the stack lies, for the green thread's record.
+    pub(crate) fn info(&self) -> StackInfo {
+        let (guard_lo, guard_hi) = self.guard_range();
+        StackInfo {
+            guard_lo,
+            guard_hi,
+            size: self.size(),
+        }
     }
 
-    fn limit(&self) -> StackPointer {
-        StackPointer::new(self.start).expect("stack address is not null")
+    /// The stack's top, where a green thread's first frame goes: the
+    /// memory from the guard page's end up to it is this stack's alone, at
+    /// least [`MIN_STACK_SIZE`] bytes, and it is 16-byte aligned (a
+    /// multiple of [`TOP_STAGGER`] below a page boundary).
+    #[inline]
+    pub(crate) fn top(&self) -> usize {
+        self.top
     }
 }
 
@@ -395,8 +407,8 @@ impl PoolInner {
 }
 
 /// Room left below a parked green thread's recorded stack pointer for the
-/// frames of the switch itself (corosensei's suspend and its register
-/// save, a few hundred bytes) and the red zone.
+/// frames of the switch itself (`context::suspend` and the register save,
+/// a few hundred bytes) and the red zone.
 const SWITCH_FRAMES: usize = 1024;
 
 /// Gives back the pages of a parked green thread's stack that lie wholly
@@ -477,8 +489,8 @@ mod tests {
         assert_eq!(pool.stack_size() % sys::page_size(), 0);
         assert!(pool.stack_size() >= 10_000);
         let stack = pool.take().unwrap();
-        let usable = stack.base().get() - stack.guard_range().1;
+        let usable = stack.top() - stack.guard_range().1;
         assert!(usable >= pool.stack_size(), "{usable}");
-        assert_eq!(stack.base().get() % 16, 0);
+        assert_eq!(stack.top() % 16, 0);
     }
 }

@@ -1,0 +1,177 @@
+//! The switch between green threads: hand-offs keep the run queue's order,
+//! the hub still gets its turn, green threads that exit give their stacks
+//! back, bodies of every size and alignment arrive intact, and a backtrace
+//! taken in a green thread ends at its first frame.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use moss_runtime as moss;
+
+mod util;
+
+#[test]
+fn green_threads_that_yield_take_turns_in_spawn_order() {
+    let order = moss::run(|| {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let handles: Vec<_> = (0..3)
+            .map(|id| {
+                let log = Rc::clone(&log);
+                moss::spawn(move || {
+                    for round in 0..4 {
+                        log.borrow_mut().push((round, id));
+                        moss::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        Rc::try_unwrap(log).unwrap().into_inner()
+    });
+    let expected: Vec<_> = (0..4)
+        .flat_map(|round| (0..3).map(move |id| (round, id)))
+        .collect();
+    assert_eq!(order, expected);
+}
+
+/// Green threads that always have another to hand off to never need the
+/// hub; it must still get its turn to fire timers and collect work done on
+/// other OS threads. Without that the scenario hangs, so it runs in a child
+/// process under a watchdog.
+#[test]
+fn timers_and_offload_work_complete_while_green_threads_keep_handing_off() {
+    const VAR: &str = "MOSS_SWITCH_CHILD";
+    const NAME: &str = "timers_and_offload_work_complete_while_green_threads_keep_handing_off";
+    if std::env::var(VAR).as_deref() != Ok(NAME) {
+        let outcome = util::run_child(NAME, &[(VAR, NAME)]);
+        assert!(
+            outcome.status.success(),
+            "{}\n{}",
+            outcome.status,
+            outcome.stderr
+        );
+        return;
+    }
+    let (slept, offloaded) = moss::run(|| {
+        let stop = Rc::new(Cell::new(false));
+        let spinners: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = Rc::clone(&stop);
+                moss::spawn(move || {
+                    while !stop.get() {
+                        moss::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let sleeper = moss::spawn(|| moss::sleep(Duration::from_millis(20)));
+        let offloaded = moss::spawn_blocking(|| 6 * 7);
+        let slept = sleeper.join().is_ok();
+        stop.set(true);
+        for spinner in spinners {
+            spinner.join().unwrap();
+        }
+        (slept, offloaded)
+    });
+    assert!(slept);
+    assert_eq!(offloaded, 42);
+}
+
+#[test]
+fn green_threads_that_exit_while_others_are_ready_give_their_stacks_back() {
+    // The root and two more: every spawn below needs the stack of a green
+    // thread that exited by handing off to another.
+    moss::Hub::builder().max_stacks(3).run(|| {
+        for _ in 0..100 {
+            let first = moss::spawn(moss::yield_now);
+            let second = moss::spawn(moss::yield_now);
+            first.join().unwrap();
+            second.join().unwrap();
+        }
+        assert_eq!(moss::stats().stacks, 1);
+        assert_eq!(moss::stats().alive, 1);
+    });
+}
+
+#[test]
+fn a_green_thread_finishing_first_hands_off_and_the_rest_still_run() {
+    let log = moss::run(|| {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let short = {
+            let log = Rc::clone(&log);
+            moss::spawn(move || log.borrow_mut().push("short"))
+        };
+        let long = {
+            let log = Rc::clone(&log);
+            moss::spawn(move || {
+                for _ in 0..3 {
+                    moss::yield_now();
+                }
+                log.borrow_mut().push("long");
+                7
+            })
+        };
+        short.join().unwrap();
+        assert_eq!(long.join().unwrap(), 7);
+        Rc::try_unwrap(log).unwrap().into_inner()
+    });
+    assert_eq!(log, ["short", "long"]);
+}
+
+#[test]
+fn bodies_of_every_size_and_alignment_arrive_intact() {
+    #[repr(align(128))]
+    struct Aligned([u8; 128]);
+    moss::run(|| {
+        // Moved onto the new stack as it is (under the inline limit).
+        let inline = [7u8; 480];
+        let sum = moss::spawn(move || inline.iter().map(|&b| u32::from(b)).sum::<u32>());
+        assert_eq!(sum.join().unwrap(), 7 * 480);
+        // Over the limit: boxed.
+        let boxed = vec![3u8; 4096].into_boxed_slice();
+        let big = [5u8; 2048];
+        let sum = moss::spawn(move || {
+            boxed.iter().map(|&b| u32::from(b)).sum::<u32>()
+                + big.iter().map(|&b| u32::from(b)).sum::<u32>()
+        });
+        assert_eq!(sum.join().unwrap(), 3 * 4096 + 5 * 2048);
+        // More aligned than the stack's 16 bytes: boxed, and still aligned
+        // (on several stacks at once, whose tops lie at different offsets).
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let aligned = Aligned([9; 128]);
+                moss::spawn(move || {
+                    moss::yield_now();
+                    let at = std::ptr::from_ref(&aligned) as usize;
+                    at % 128 == 0 && aligned.0.iter().all(|&b| b == 9)
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert!(handle.join().unwrap());
+        }
+    });
+}
+
+#[test]
+fn a_backtrace_taken_in_a_green_thread_ends_at_its_first_frame() {
+    #[inline(never)]
+    fn capture_in_a_green_thread() -> String {
+        std::backtrace::Backtrace::force_capture().to_string()
+    }
+    let trace = moss::run(|| moss::spawn(capture_in_a_green_thread).join().unwrap());
+    assert!(trace.contains("capture_in_a_green_thread"), "{trace}");
+    let frames: Vec<&str> = trace
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            line.split_once(": ")
+                .is_some_and(|(index, _)| index.parse::<u32>().is_ok())
+        })
+        .collect();
+    let last = frames.last().expect("frames");
+    assert!(last.contains("context::trampoline"), "{trace}");
+}
