@@ -1,15 +1,15 @@
 //! The blocking monitor: a watchdog OS thread that reports a green thread holding its hub too long without yielding.
 //!
 //! Enabled per hub with `HubBuilder::max_blocking_time`. On every switch
-//! into a green thread the hub bumps a counter and publishes the green
-//! thread's id (two relaxed atomic stores; a disabled monitor is one
-//! `Option` check per switch). The watchdog samples both every quarter of
-//! the threshold: while a green thread runs and the counter has not moved
-//! for the threshold, that green thread is holding the hub (a CPU loop, a
-//! blocking call such as `std::thread::sleep` or a `std::net` read). It
-//! logs one warning per
-//! such episode, with the green thread's id and name, and counts it in
-//! `Stats::blocked`.
+//! into a green thread (by the hub, or by the green thread handing off to
+//! it) a counter is bumped and the green thread's id published (two
+//! relaxed atomic stores; a disabled monitor is one `Option` check per
+//! switch). The watchdog samples both every quarter of the threshold:
+//! while a green thread runs and the counter has not moved for the
+//! threshold, that green thread is holding the hub (a CPU loop, a blocking
+//! call such as `std::thread::sleep` or a `std::net` read). It logs one
+//! warning per such episode, with the green thread's id and name, and
+//! counts it in `Stats::blocked`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -238,9 +238,12 @@ pub struct Hub {
     exited: Cell<Option<Rc<Green>>>,
     /// The root green thread's id: it exits to the hub, which watches it.
     root_id: Cell<u64>,
-    /// The blocking monitor or the trace is on: the switch path calls out
+    /// The blocking monitor or the trace is on: the hub's switch calls out
     /// to them (one branch per switch when both are off).
     instrumented: bool,
+    /// The trace is on: every switch goes through the hub, which logs it
+    /// (green threads do not hand off to each other).
+    traced: bool,
     /// Every green thread that has not finished, by slot.
     greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: Timers,
@@ -296,6 +299,7 @@ impl Hub {
             exited: Cell::new(None),
             root_id: Cell::new(0),
             instrumented: config.trace || config.max_blocking_time.is_some(),
+            traced: config.trace,
             greens: RefCell::new(Slab::new()),
             timers: Timers::default(),
             remote: RemoteTable::new(id, reactor.waker()),
@@ -472,10 +476,10 @@ impl Hub {
 
     /// Where the running green thread `me`, about to suspend, switches to:
     /// the next ready green thread, or the hub (when none is ready, the
-    /// budget of switches is spent, or the monitor or the trace watches
-    /// every switch); `None` when `me` itself is next (it yielded and
-    /// nothing else is ready). Queues `me` first if it suspends `Ready`,
-    /// and publishes the one it switches to.
+    /// budget of switches is spent, or the trace logs every switch);
+    /// `None` when `me` itself is next (it yielded and nothing else is
+    /// ready). Queues `me` first if it suspends `Ready`, and publishes the
+    /// one it switches to.
     #[inline(always)]
     pub(crate) fn leave(&self, me: &Green) -> Option<usize> {
         let mine = self.running.take();
@@ -493,13 +497,13 @@ impl Hub {
 
     /// Where the running green thread `me`, whose function has returned,
     /// switches to for the last time. The root, and every green thread
-    /// while the monitor or the trace watches, go back to the hub, which
+    /// while the trace logs every switch, go back to the hub, which
     /// retires them ([`Hub::finish`]). Any other is retired here, on its
     /// own stack (its joiner is woken), and hands off like
     /// [`Hub::leave`]; its stack, still in use until the switch, is given
     /// back later by [`Hub::reap`].
     pub(crate) fn exit(&self, me: &Green) -> usize {
-        if self.instrumented || me.info.id == self.root_id.get() {
+        if self.traced || me.info.id == self.root_id.get() {
             context::set_running(std::ptr::null());
             return context::hub_sp();
         }
@@ -538,12 +542,13 @@ impl Hub {
         some
     }
 
-    /// The next ready green thread's stack pointer, published as running;
-    /// the hub's when none is ready, the budget is spent or the hub
-    /// watches every switch; `None` when it is `me`.
+    /// The next ready green thread's stack pointer, published as running
+    /// (and stamped for the blocking monitor, as the hub's own switch
+    /// does); the hub's when none is ready, the budget is spent or the
+    /// trace logs every switch; `None` when it is `me`.
     #[inline(always)]
     fn next(&self, me: &Green) -> Option<usize> {
-        if !self.instrumented {
+        if !self.traced {
             while self.switches_left.get() > 0 {
                 let Some(next) = self.ready.pop() else {
                     break;
@@ -554,6 +559,9 @@ impl Hub {
                 self.switches_left.set(self.switches_left.get() - 1);
                 self.counters.switches.set(self.counters.switches.get() + 1);
                 next.state.set(State::Running);
+                if let Some(monitor) = &self.monitor {
+                    monitor.enter(next.info.id);
+                }
                 let sp = if std::ptr::eq(&*next, me) {
                     None
                 } else {
