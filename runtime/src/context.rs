@@ -79,11 +79,17 @@ const INLINE_BODY: usize = 512;
 const FIRST_FRAME: usize = 9 * 8;
 
 thread_local! {
-    /// The green thread running on this OS thread, or null on the hub's
-    /// own stack. Set to a green thread only while the hub's table of
-    /// live green threads holds it (it is not finished), so the pointee
-    /// is alive whenever the slot is non-null. Const-initialised and
-    /// without destructor: readable from a signal handler.
+    /// The green thread whose stack is in use on this OS thread, or null
+    /// on the hub's own stack. The hub sets it before it switches to a
+    /// green thread and clears it once back; a green thread switched to by
+    /// another sets it itself, first thing on its own stack; during a
+    /// hand-off it still names the one leaving, whose stack the switch
+    /// uses (so a stack overflow there is blamed on the right one). The
+    /// pointee is alive whenever the slot is non-null: the hub holds every
+    /// green thread that may be named (its table of live ones, its
+    /// running slot, or, for one that exited by handing off, its exited
+    /// slot until the next one runs). Const-initialised and without
+    /// destructor: readable from a signal handler.
     static RUNNING: Cell<*const Green> = const { Cell::new(std::ptr::null()) };
 
     /// This OS thread's hub, or null: non-null only while `sched`'s slot
@@ -321,6 +327,11 @@ impl Drop for Context {
 /// # Safety
 /// Called once, by [`trampoline`], with the address of that body.
 unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> ! {
+    // The hub, or the green thread that handed off, made this one the
+    // running one before switching; published now that its stack is in use.
+    if let Some(me) = with_hub(Hub::running_ptr) {
+        RUNNING.with(|running| running.set(me));
+    }
     // SAFETY: `prepare` wrote an `F` there, and this is its one read.
     let body = unsafe { body.read() };
     if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
@@ -473,10 +484,12 @@ fn switch_away(me: &Green) {
     if let Some(sp) = next {
         // SAFETY: `leave` returned the stack pointer of a suspended context
         // of this OS thread that is not this one (the hub's, or a ready
-        // green thread's, published as running), and published it; this
-        // one's stack pointer is saved in its own record, which outlives
-        // the switch (it is in the hub's table).
+        // green thread's); this one's stack pointer is saved in its own
+        // record, which outlives the switch (it is in the hub's table).
         unsafe { switch(me.context.sp.as_ptr(), sp) };
+        // Published only now, on its own stack: until the switch the
+        // leaving green thread's stack was in use (see RUNNING).
+        RUNNING.with(|running| running.set(me));
     }
 }
 

@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sched;
 
+/// Rounds of [`Locals::clear`]: values that destructors create again are
+/// dropped in the green thread this many times at most.
+const CLEAR_ROUNDS: usize = 4;
+
 /// The values one green thread (or, outside any green thread, one OS
 /// thread) holds, by key. Values are `Rc`s so that a value can be used
 /// while another local is initialised or read (no borrow is held while
@@ -22,13 +26,25 @@ pub(crate) struct Locals {
 
 impl Locals {
     /// Drops every value (at the end of the green thread's body, inside
-    /// the green thread, so destructors may block).
+    /// the green thread, so destructors may block). A destructor may use
+    /// a local again and so create a value: those are dropped too, for up
+    /// to [`CLEAR_ROUNDS`] rounds in all (as pthreads do with
+    /// `PTHREAD_DESTRUCTOR_ITERATIONS`); what is still left after that
+    /// goes with the green thread's record, on the hub's stack.
     pub(crate) fn clear(&self) {
-        if self.values.borrow().is_empty() {
-            return;
+        for _ in 0..CLEAR_ROUNDS {
+            if self.values.borrow().is_empty() {
+                return;
+            }
+            let values = std::mem::take(&mut *self.values.borrow_mut());
+            drop(values);
         }
-        let values = std::mem::take(&mut *self.values.borrow_mut());
-        drop(values);
+    }
+
+    /// Whether no value is left (dropping the record runs no destructor
+    /// of a local).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.borrow().is_empty()
     }
 
     fn get_or_init<T: 'static>(&self, key: usize, init: fn() -> T) -> Rc<dyn Any> {

@@ -236,6 +236,12 @@ pub struct Hub {
     /// The last green thread that exited by handing off (see
     /// [`Hub::exit`]), whose stack is given back by [`Hub::reap`].
     exited: Cell<Option<Rc<Green>>>,
+    /// Records of green threads that exited by handing off, their stacks
+    /// given back, whose drop may run user code (green-thread locals left
+    /// over): dropped by the hub on its own stack ([`Hub::bury`]), as user
+    /// code must never run on the stack of a green thread that has
+    /// retired.
+    graveyard: RefCell<Vec<Rc<Green>>>,
     /// The root green thread's id: it exits to the hub, which watches it.
     root_id: Cell<u64>,
     /// The blocking monitor or the trace is on: the hub's switch calls out
@@ -297,6 +303,7 @@ impl Hub {
             running: Cell::new(None),
             switches_left: Cell::new(0),
             exited: Cell::new(None),
+            graveyard: RefCell::new(Vec::new()),
             root_id: Cell::new(0),
             instrumented: config.trace || config.max_blocking_time.is_some(),
             traced: config.trace,
@@ -460,7 +467,7 @@ impl Hub {
         let sp = green.context.sp();
         fill(&self.running, green);
         context::resume(sp);
-        self.reap();
+        self.bury();
         let finished = self.running.take();
         if let Some(green) = watched {
             self.after_switch(&green, finished.is_some());
@@ -501,10 +508,11 @@ impl Hub {
     /// retires them ([`Hub::finish`]). Any other is retired here, on its
     /// own stack (its joiner is woken), and hands off like
     /// [`Hub::leave`]; its stack, still in use until the switch, is given
-    /// back later by [`Hub::reap`].
+    /// back later by [`Hub::reap`]. Nothing here runs user code: the
+    /// records of green threads that exited earlier are only dropped by
+    /// the hub.
     pub(crate) fn exit(&self, me: &Green) -> usize {
         if self.traced || me.info.id == self.root_id.get() {
-            context::set_running(std::ptr::null());
             return context::hub_sp();
         }
         let mine = self
@@ -514,7 +522,7 @@ impl Hub {
         self.retire(&mine);
         // The previous one to exit is off its stack for good by now.
         if let Some(previous) = self.exited.replace(Some(mine)) {
-            previous.context.release();
+            self.release(previous);
         }
         self.next(me)
             .unwrap_or_else(|| unreachable!("a finished green thread is never ready"))
@@ -523,14 +531,42 @@ impl Hub {
     /// Gives back the stack of the last green thread that exited by
     /// handing off ([`Hub::exit`]): when the next one exits, when the hub
     /// runs, and before anyone counts or lacks stacks (`moss::stats`, a
-    /// spawn that finds none). Never called on that green thread's own
-    /// stack (it never runs again once it exited). Deferred rather than
+    /// spawn that finds none). Its record waits for the hub
+    /// ([`Hub::bury`]). Never called on that green thread's own stack: it
+    /// never runs user code again once it exited. Deferred rather than
     /// done by the green thread it hands off to: a spawn and join then
     /// alternate between two warm stacks, which measured faster than
     /// reusing the one just left (spawn and join 133 against 145 ns).
     pub(crate) fn reap(&self) {
         if let Some(exited) = self.exited.take() {
-            exited.context.release();
+            self.release(exited);
+        }
+    }
+
+    /// Gives back an exited green thread's stack, and drops its record
+    /// unless that could run user code (green-thread locals left over,
+    /// and this the last handle): such a record waits for [`Hub::bury`].
+    fn release(&self, exited: Rc<Green>) {
+        exited.context.release();
+        if Rc::strong_count(&exited) > 1 || exited.locals.is_empty() {
+            drop(exited);
+        } else {
+            self.graveyard.borrow_mut().push(exited);
+        }
+    }
+
+    /// [`Hub::reap`], then drops the records of exited green threads. On
+    /// the hub's stack only.
+    fn bury(&self) {
+        self.reap();
+        loop {
+            // Popped before it drops: the drop may run user code that
+            // spawns or exits green threads.
+            let dead = self.graveyard.borrow_mut().pop();
+            match dead {
+                Some(dead) => drop(dead),
+                None => break,
+            }
         }
     }
 
@@ -542,10 +578,11 @@ impl Hub {
         some
     }
 
-    /// The next ready green thread's stack pointer, published as running
+    /// The next ready green thread's stack pointer, made the running one
     /// (and stamped for the blocking monitor, as the hub's own switch
-    /// does); the hub's when none is ready, the budget is spent or the
-    /// trace logs every switch; `None` when it is `me`.
+    /// does; it publishes itself in `context::RUNNING` once on its stack);
+    /// the hub's when none is ready, the budget is spent or the trace logs
+    /// every switch; `None` when it is `me`.
     #[inline(always)]
     fn next(&self, me: &Green) -> Option<usize> {
         if !self.traced {
@@ -562,18 +599,22 @@ impl Hub {
                 if let Some(monitor) = &self.monitor {
                     monitor.enter(next.info.id);
                 }
-                let sp = if std::ptr::eq(&*next, me) {
-                    None
-                } else {
-                    context::set_running(&*next);
-                    Some(next.context.sp())
-                };
+                let sp = (!std::ptr::eq(&*next, me)).then(|| next.context.sp());
                 fill(&self.running, next);
                 return sp;
             }
         }
-        context::set_running(std::ptr::null());
         Some(context::hub_sp())
+    }
+
+    /// The green thread the hub counts as running (switched to last).
+    pub(crate) fn running_ptr(&self) -> *const Green {
+        let running = self.running.take();
+        let ptr = running
+            .as_deref()
+            .map_or(std::ptr::null(), std::ptr::from_ref);
+        self.running.set(running);
+        ptr
     }
 
     /// The monitor's stamp and the trace, before a switch.

@@ -23,7 +23,9 @@ pub struct Stats {
     pub spawned: u64,
     /// Green threads alive now (spawned, not finished).
     pub alive: u64,
-    /// Switches from the hub into a green thread.
+    /// Turns given to green threads: switches into one, by the hub or by
+    /// the green thread handing off to it, and yields after which the
+    /// green thread goes on because nothing else is ready.
     pub switches: u64,
     /// Times the hub polled the OS for I/O readiness.
     pub polls: u64,

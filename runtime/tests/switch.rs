@@ -43,18 +43,31 @@ fn green_threads_that_yield_take_turns_in_spawn_order() {
 /// process under a watchdog.
 #[test]
 fn timers_and_offload_work_complete_while_green_threads_keep_handing_off() {
+    in_child(
+        "timers_and_offload_work_complete_while_green_threads_keep_handing_off",
+        timers_and_offload_scenario,
+    );
+}
+
+/// Runs `scenario` in a child process (this test binary again) under a
+/// watchdog, and asserts that it passed: for scenarios whose failure
+/// hangs or crashes.
+fn in_child(name: &str, scenario: impl FnOnce()) {
     const VAR: &str = "MOSS_SWITCH_CHILD";
-    const NAME: &str = "timers_and_offload_work_complete_while_green_threads_keep_handing_off";
-    if std::env::var(VAR).as_deref() != Ok(NAME) {
-        let outcome = util::run_child(NAME, &[(VAR, NAME)]);
-        assert!(
-            outcome.status.success(),
-            "{}\n{}",
-            outcome.status,
-            outcome.stderr
-        );
+    if std::env::var(VAR).as_deref() == Ok(name) {
+        scenario();
         return;
     }
+    let outcome = util::run_child(name, &[(VAR, name)]);
+    assert!(
+        outcome.status.success(),
+        "{name}: {}\n{}",
+        outcome.status,
+        outcome.stderr
+    );
+}
+
+fn timers_and_offload_scenario() {
     let (slept, offloaded) = moss::run(|| {
         let stop = Rc::new(Cell::new(false));
         let spinners: Vec<_> = (0..2)
@@ -78,6 +91,127 @@ fn timers_and_offload_work_complete_while_green_threads_keep_handing_off() {
     });
     assert!(slept);
     assert_eq!(offloaded, 42);
+}
+
+/// What a destructor run while a green thread ends may do: ask for the
+/// counters (which gives back the stack of a green thread that exited),
+/// yield, spawn. A record of an exited green thread must never be dropped
+/// on the stack of another that has retired: there such code would give
+/// back the stack it runs on (a crash, hence the child process).
+#[derive(Clone, Copy)]
+enum Act {
+    Stats,
+    Yield,
+    StatsThenSpawn,
+}
+
+thread_local! {
+    static ACT: Cell<Act> = const { Cell::new(Act::Stats) };
+    /// Where the acting destructor ran: inside a green thread or not.
+    static ACTED_IN_GREEN: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Generations of `Chain` still to create.
+    static CHAIN_LEFT: Cell<u32> = const { Cell::new(0) };
+}
+
+struct Acts;
+
+impl Drop for Acts {
+    fn drop(&mut self) {
+        ACTED_IN_GREEN.with(|cell| cell.set(Some(moss::in_green_thread())));
+        match ACT.with(Cell::get) {
+            Act::Stats => {
+                let _ = moss::stats();
+            }
+            Act::Yield => moss::yield_now(),
+            Act::StatsThenSpawn => {
+                let _ = moss::stats();
+                let bytes = [0x5au8; 480];
+                drop(moss::spawn(move || {
+                    assert_eq!(bytes.iter().map(|&b| u32::from(b)).sum::<u32>(), 480 * 0x5a);
+                }));
+            }
+        }
+    }
+}
+
+static ACTS: moss::GreenLocal<RefCell<Option<Acts>>> = moss::GreenLocal::new(|| RefCell::new(None));
+
+/// Creates `ACTS` the first time while the locals are being dropped.
+struct CreatesActs;
+
+impl Drop for CreatesActs {
+    fn drop(&mut self) {
+        ACTS.with(|acts| *acts.borrow_mut() = Some(Acts));
+    }
+}
+
+static CREATES_ACTS: moss::GreenLocal<RefCell<Option<CreatesActs>>> =
+    moss::GreenLocal::new(|| RefCell::new(None));
+
+/// A local whose destructor sets itself again, `CHAIN_LEFT` times, then
+/// sets `ACTS`: with 3, `ACTS` is set in the fourth and last round of
+/// drops at a green thread's end, and left in its record.
+struct Chain;
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        let left = CHAIN_LEFT.with(Cell::get);
+        if left == 0 {
+            ACTS.with(|acts| *acts.borrow_mut() = Some(Acts));
+        } else {
+            CHAIN_LEFT.with(|cell| cell.set(left - 1));
+            CHAIN.with(|chain| *chain.borrow_mut() = Some(Chain));
+        }
+    }
+}
+
+static CHAIN: moss::GreenLocal<RefCell<Option<Chain>>> =
+    moss::GreenLocal::new(|| RefCell::new(None));
+
+/// A detached green thread leaves locals behind through `set_up`, then
+/// another exits by handing off; returns the green threads alive at the
+/// end and where `Acts` ran.
+fn leftover_scenario(act: Act, set_up: fn()) -> (u64, Option<bool>) {
+    ACT.with(|cell| cell.set(act));
+    let alive = moss::run(move || {
+        drop(moss::spawn(set_up));
+        drop(moss::spawn(|| ()));
+        moss::yield_now();
+        moss::sleep(Duration::from_millis(10));
+        moss::stats().alive
+    });
+    (alive, ACTED_IN_GREEN.with(Cell::get))
+}
+
+#[test]
+fn locals_that_destructors_create_are_dropped_inside_the_green_thread() {
+    in_child(
+        "locals_that_destructors_create_are_dropped_inside_the_green_thread",
+        || {
+            for act in [Act::Stats, Act::Yield, Act::StatsThenSpawn] {
+                let outcome = leftover_scenario(act, || {
+                    CREATES_ACTS.with(|slot| *slot.borrow_mut() = Some(CreatesActs));
+                });
+                assert_eq!(outcome, (1, Some(true)));
+            }
+        },
+    );
+}
+
+#[test]
+fn locals_left_after_every_round_are_dropped_on_the_hub_not_on_a_retired_stack() {
+    in_child(
+        "locals_left_after_every_round_are_dropped_on_the_hub_not_on_a_retired_stack",
+        || {
+            for act in [Act::Stats, Act::Yield, Act::StatsThenSpawn] {
+                CHAIN_LEFT.with(|cell| cell.set(3));
+                let outcome = leftover_scenario(act, || {
+                    CHAIN.with(|chain| *chain.borrow_mut() = Some(Chain));
+                });
+                assert_eq!(outcome, (1, Some(false)));
+            }
+        },
+    );
 }
 
 #[test]

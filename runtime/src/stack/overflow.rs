@@ -54,10 +54,9 @@ extern "C" fn on_fault(
     let fault = unsafe { sys::Fault::new(signal, info, context) };
     if let Some(address) = fault.address() {
         let running = crate::context::running_ptr();
-        // SAFETY: a non-null running pointer points to the green thread that
-        // `Context::resume` is running on this OS thread and keeps alive for
-        // the whole switch (see context.rs); a fault on its stack happens
-        // inside that switch.
+        // SAFETY: a non-null running pointer points to the green thread
+        // whose stack is in use on this OS thread, which the hub keeps
+        // alive while it may be named there (see RUNNING in context.rs).
         if let Some(green) = unsafe { running.as_ref() } {
             let info = &green.info;
             if (info.guard_lo..info.guard_hi).contains(&address) {
