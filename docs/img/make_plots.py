@@ -25,15 +25,15 @@ right.bar_label(bars)
 fig.tight_layout()
 fig.savefig(HERE + "parked.png", dpi=110)
 
-# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30).
+# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30 19:52 UTC).
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-bars = left.bar(["moss", "may", "tokio"], [65.2, 123.3, 457], color=["#2a7", "#999", "#36c"])
+bars = left.bar(["moss", "may", "tokio"], [42.6, 128.8, 465], color=["#2a7", "#999", "#36c"])
 left.set_ylabel("ns per round trip")
-left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 12,270 ns)")
+left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 11,100 ns)")
 left.bar_label(bars, fmt="%.1f")
 bars = right.bar(
     ["moss", "tokio\nspawn_local", "may", "std::thread"],
-    [0.1255, 0.574, 1.053, 42.7],
+    [0.1477, 0.569, 1.038, 44.1],
     color=["#2a7", "#36c", "#999", "#c66"],
 )
 right.set_yscale("log")
@@ -43,13 +43,13 @@ right.bar_label(bars)
 fig.tight_layout()
 fig.savefig(HERE + "switch.png", dpi=110)
 
-# Echo throughput (cargo run --release --example echo_bench 3, one run, 2026-11-30).
+# Echo throughput (cargo run --release --example echo_bench 3, one run, 2026-11-30 20:00 UTC).
 conns = ["100", "1,000", "10,000"]
 series = {
-    "moss (1 hub)": [238524, 195786, 125626],
-    "tokio (current-thread)": [232632, 198413, 123723],
-    "may (1 worker)": [233553, 199732, 107348],
-    "threads": [143922, 109536, 98412],
+    "moss (1 hub)": [234678, 204506, 137880],
+    "tokio (current-thread)": [238687, 204450, 137860],
+    "may (1 worker)": [240347, 203220, 118576],
+    "threads": [143777, 117857, 99086],
 }
 colors = ["#2a7", "#36c", "#999", "#c66"]
 fig, ax = plt.subplots(figsize=(8, 3.8))
