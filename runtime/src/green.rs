@@ -203,6 +203,24 @@ impl Green {
     }
 }
 
+impl Drop for Green {
+    /// A record may go anywhere its last handle goes (a stale unparker in
+    /// a wait list or the timer heap, a green thread retiring): locals
+    /// left in it are given to the hub, which drops them on its own stack,
+    /// so no user code runs in the middle of the runtime's bookkeeping or
+    /// on a retired green thread's stack. Without a hub (a handle kept
+    /// past `moss::run`) they are dropped here, outside any green thread.
+    fn drop(&mut self) {
+        let values = self.locals.take_all();
+        if values.is_empty() {
+            return;
+        }
+        let mut values = Some(values);
+        sched::with_current(|hub| hub.adopt_orphans(values.take().unwrap_or_default()));
+        // Without a hub, `values` still holds them: dropped here.
+    }
+}
+
 /// The answer of [`Green::unwinding_now`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unwinding {

@@ -29,8 +29,9 @@ impl Locals {
     /// the green thread, so destructors may block). A destructor may use
     /// a local again and so create a value: those are dropped too, for up
     /// to [`CLEAR_ROUNDS`] rounds in all (as pthreads do with
-    /// `PTHREAD_DESTRUCTOR_ITERATIONS`); what is still left after that
-    /// goes with the green thread's record, on the hub's stack.
+    /// `PTHREAD_DESTRUCTOR_ITERATIONS`); what is still left after that is
+    /// dropped by the hub, on its own stack, when the record goes (see
+    /// `Hub::orphans`).
     pub(crate) fn clear(&self) {
         for _ in 0..CLEAR_ROUNDS {
             if self.values.borrow().is_empty() {
@@ -41,10 +42,9 @@ impl Locals {
         }
     }
 
-    /// Whether no value is left (dropping the record runs no destructor
-    /// of a local).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.values.borrow().is_empty()
+    /// Takes every value left, for a record being dropped.
+    pub(crate) fn take_all(&self) -> Vec<(usize, Rc<dyn Any>)> {
+        std::mem::take(&mut *self.values.borrow_mut())
     }
 
     fn get_or_init<T: 'static>(&self, key: usize, init: fn() -> T) -> Rc<dyn Any> {

@@ -80,6 +80,20 @@ pub(crate) fn uninstall() -> Option<Rc<Hub>> {
     })
 }
 
+/// Green-thread locals left in a dropped record (see [`Hub::orphans`]).
+pub(crate) type Orphan = Vec<(usize, Rc<dyn std::any::Any>)>;
+
+/// A destructor of an orphaned local panicked.
+#[cold]
+fn log_orphan_panic() {
+    // A logger that panics must not unwind out of the hub either.
+    let _ = std::panic::catch_unwind(|| {
+        log::error!(
+            "moss: a green-thread local left over when its green thread ended panicked when dropped"
+        );
+    });
+}
+
 /// A process-unique number of a hub: unlike an address, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HubId(u64);
@@ -236,12 +250,15 @@ pub struct Hub {
     /// The last green thread that exited by handing off (see
     /// [`Hub::exit`]), whose stack is given back by [`Hub::reap`].
     exited: Cell<Option<Rc<Green>>>,
-    /// Records of green threads that exited by handing off, their stacks
-    /// given back, whose drop may run user code (green-thread locals left
-    /// over): dropped by the hub on its own stack ([`Hub::bury`]), as user
-    /// code must never run on the stack of a green thread that has
-    /// retired.
-    graveyard: RefCell<Vec<Rc<Green>>>,
+    /// Green-thread locals left in records that were dropped (values
+    /// their destructors created again after every round of a green
+    /// thread's end, see `Locals::clear`): dropped by the hub on its own
+    /// stack ([`Hub::bury`]). A record may be dropped anywhere (by a stale
+    /// unparker in a wait list or the timer heap, by a green thread that
+    /// retires and hands off), and user code must never run on the stack
+    /// of a green thread that has retired, nor in the middle of the
+    /// runtime's own bookkeeping.
+    orphans: RefCell<Vec<Orphan>>,
     /// The root green thread's id: it exits to the hub, which watches it.
     root_id: Cell<u64>,
     /// The blocking monitor or the trace is on: the hub's switch calls out
@@ -303,7 +320,7 @@ impl Hub {
             running: Cell::new(None),
             switches_left: Cell::new(0),
             exited: Cell::new(None),
-            graveyard: RefCell::new(Vec::new()),
+            orphans: RefCell::new(Vec::new()),
             root_id: Cell::new(0),
             instrumented: config.trace || config.max_blocking_time.is_some(),
             traced: config.trace,
@@ -508,9 +525,9 @@ impl Hub {
     /// retires them ([`Hub::finish`]). Any other is retired here, on its
     /// own stack (its joiner is woken), and hands off like
     /// [`Hub::leave`]; its stack, still in use until the switch, is given
-    /// back later by [`Hub::reap`]. Nothing here runs user code: the
-    /// records of green threads that exited earlier are only dropped by
-    /// the hub.
+    /// back later by [`Hub::reap`]. Nothing here runs user code: dropping
+    /// a record (the previous exited one's, or a joiner's stale unparker)
+    /// leaves its left-over locals to the hub ([`Hub::orphans`]).
     pub(crate) fn exit(&self, me: &Green) -> usize {
         if self.traced || me.info.id == self.root_id.get() {
             return context::hub_sp();
@@ -520,7 +537,8 @@ impl Hub {
             .take()
             .expect("the running green thread's handle is the hub's");
         self.retire(&mine);
-        // The previous one to exit is off its stack for good by now.
+        // The previous one to exit is off its stack for good by now. (No
+        // user code runs here: a record's left-over locals go to the hub.)
         if let Some(previous) = self.exited.replace(Some(mine)) {
             self.release(previous);
         }
@@ -531,41 +549,51 @@ impl Hub {
     /// Gives back the stack of the last green thread that exited by
     /// handing off ([`Hub::exit`]): when the next one exits, when the hub
     /// runs, and before anyone counts or lacks stacks (`moss::stats`, a
-    /// spawn that finds none). Its record waits for the hub
-    /// ([`Hub::bury`]). Never called on that green thread's own stack: it
-    /// never runs user code again once it exited. Deferred rather than
-    /// done by the green thread it hands off to: a spawn and join then
-    /// alternate between two warm stacks, which measured faster than
-    /// reusing the one just left (spawn and join 133 against 145 ns).
+    /// spawn that finds none). Never called on that green thread's own
+    /// stack: it never runs user code again once it exited. Deferred
+    /// rather than done by the green thread it hands off to: a spawn and
+    /// join then alternate between two warm stacks, which measured faster
+    /// than reusing the one just left (spawn and join 133 against 145 ns).
     pub(crate) fn reap(&self) {
         if let Some(exited) = self.exited.take() {
             self.release(exited);
         }
     }
 
-    /// Gives back an exited green thread's stack, and drops its record
-    /// unless that could run user code (green-thread locals left over,
-    /// and this the last handle): such a record waits for [`Hub::bury`].
+    /// Gives back an exited green thread's stack and lets go of its
+    /// record (whose drop runs no user code: left-over locals go to
+    /// [`Hub::orphans`]).
     fn release(&self, exited: Rc<Green>) {
         exited.context.release();
-        if Rc::strong_count(&exited) > 1 || exited.locals.is_empty() {
-            drop(exited);
-        } else {
-            self.graveyard.borrow_mut().push(exited);
-        }
+        drop(exited);
     }
 
-    /// [`Hub::reap`], then drops the records of exited green threads. On
-    /// the hub's stack only.
+    /// Takes the locals left in a record being dropped, for the hub to
+    /// drop on its own stack ([`Hub::bury`]).
+    pub(crate) fn adopt_orphans(&self, values: Orphan) {
+        self.orphans.borrow_mut().push(values);
+    }
+
+    /// [`Hub::reap`], then drops the orphaned locals, each under
+    /// `catch_unwind` (a destructor that panics is logged, as a panic
+    /// payload that panics is). On the hub's stack only.
     fn bury(&self) {
         self.reap();
+        if self.orphans.borrow().is_empty() {
+            return;
+        }
         loop {
             // Popped before it drops: the drop may run user code that
-            // spawns or exits green threads.
-            let dead = self.graveyard.borrow_mut().pop();
-            match dead {
-                Some(dead) => drop(dead),
-                None => break,
+            // spawns green threads or drops more records.
+            let orphan = self.orphans.borrow_mut().pop();
+            let Some(orphan) = orphan else {
+                break;
+            };
+            let dropped =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(orphan)));
+            if let Err(payload) = dropped {
+                log_orphan_panic();
+                crate::green::discard(payload);
             }
         }
     }

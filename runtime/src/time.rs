@@ -67,6 +67,11 @@ impl Timers {
         let sequence = self.sequence.get();
         self.sequence.set(sequence + 1);
         let mut heap = self.heap.borrow_mut();
+        // Compacted before the new entry goes in: the park arms it only
+        // after this returns, so `is_live` would take it for a dead one.
+        if heap.len() >= 64 && heap.len() >= 4 * (self.live.get() + 1) {
+            heap.retain(|Reverse(entry)| entry.is_live());
+        }
         heap.push(Reverse(Entry {
             at,
             sequence,
@@ -74,9 +79,6 @@ impl Timers {
             generation,
         }));
         self.live.set(self.live.get() + 1);
-        if heap.len() > 64 && heap.len() > 4 * self.live.get() {
-            heap.retain(|Reverse(entry)| entry.is_live());
-        }
     }
 
     /// A park with a timer ended before the deadline.

@@ -102,7 +102,9 @@ fn timers_and_offload_scenario() {
 enum Act {
     Stats,
     Yield,
+    Sleep,
     StatsThenSpawn,
+    Panic,
 }
 
 thread_local! {
@@ -123,6 +125,8 @@ impl Drop for Acts {
                 let _ = moss::stats();
             }
             Act::Yield => moss::yield_now(),
+            Act::Sleep => moss::sleep(Duration::from_millis(1)),
+            Act::Panic => panic!("Acts dropped"),
             Act::StatsThenSpawn => {
                 let _ = moss::stats();
                 let bytes = [0x5au8; 480];
@@ -150,7 +154,8 @@ static CREATES_ACTS: moss::GreenLocal<RefCell<Option<CreatesActs>>> =
 
 /// A local whose destructor sets itself again, `CHAIN_LEFT` times, then
 /// sets `ACTS`: with 3, `ACTS` is set in the fourth and last round of
-/// drops at a green thread's end, and left in its record.
+/// drops at a green thread's end, and left in its record (see
+/// [`leave_acts_in_the_record`]).
 struct Chain;
 
 impl Drop for Chain {
@@ -308,4 +313,120 @@ fn a_backtrace_taken_in_a_green_thread_ends_at_its_first_frame() {
         .collect();
     let last = frames.last().expect("frames");
     assert!(last.contains("context::trampoline"), "{trace}");
+}
+
+/// Leaves an `Acts` in the running green thread's record, past every
+/// round of drops at its end.
+fn leave_acts_in_the_record() {
+    CHAIN_LEFT.with(|cell| cell.set(3));
+    CHAIN.with(|chain| *chain.borrow_mut() = Some(Chain));
+}
+
+/// A green thread whose join was cut short by a timeout stays in its
+/// target's join slot (a stale unparker: a handle on its record) and ends
+/// with locals left; the target later retires and hands off, dropping that
+/// last handle on its own retired stack.
+#[test]
+fn a_record_whose_last_handle_is_a_stale_joiner_leaves_its_locals_to_the_hub() {
+    in_child(
+        "a_record_whose_last_handle_is_a_stale_joiner_leaves_its_locals_to_the_hub",
+        || {
+            for act in [Act::Stats, Act::Yield, Act::Sleep, Act::StatsThenSpawn] {
+                ACT.with(|cell| cell.set(act));
+                ACTED_IN_GREEN.with(|cell| cell.set(None));
+                let alive = moss::run(|| {
+                    let target = moss::spawn(|| moss::sleep(Duration::from_millis(40)));
+                    drop(moss::spawn(move || {
+                        let joined = moss::timeout(Duration::from_millis(5), move || target.join());
+                        assert!(joined.is_err());
+                        leave_acts_in_the_record();
+                    }));
+                    moss::sleep(Duration::from_millis(80));
+                    moss::stats().alive
+                });
+                // The root, and whatever `Acts` spawned: never a green thread
+                // lost from the hub's table by a second retirement.
+                assert!(alive >= 1);
+                assert_eq!(ACTED_IN_GREEN.with(Cell::get), Some(false));
+            }
+        },
+    );
+}
+
+/// A killed sleeper's stale timer entry is the last handle on its record,
+/// which has locals left; the timer heap drops it while compacting, in
+/// the middle of another green thread's park.
+#[test]
+fn a_record_whose_last_handle_is_a_stale_timer_leaves_its_locals_to_the_hub() {
+    in_child(
+        "a_record_whose_last_handle_is_a_stale_timer_leaves_its_locals_to_the_hub",
+        || {
+            for act in [Act::Stats, Act::Sleep] {
+                ACT.with(|cell| cell.set(act));
+                ACTED_IN_GREEN.with(|cell| cell.set(None));
+                moss::run(|| {
+                    let keeper = moss::spawn(|| moss::sleep(Duration::from_millis(300)));
+                    let left = moss::spawn(|| {
+                        leave_acts_in_the_record();
+                        moss::sleep(Duration::from_secs(100));
+                    });
+                    let sleepers: Vec<_> = (0..70)
+                        .map(|_| moss::spawn(|| moss::sleep(Duration::from_secs(100))))
+                        .collect();
+                    moss::yield_now();
+                    left.kill();
+                    sleepers.iter().for_each(moss::JoinHandle::kill);
+                    drop(left);
+                    drop(sleepers);
+                    moss::yield_now();
+                    moss::yield_now();
+                    // Arms a timer: the heap, mostly dead entries, compacts.
+                    moss::sleep(Duration::from_millis(10));
+                    keeper.join().unwrap();
+                });
+                assert_eq!(ACTED_IN_GREEN.with(Cell::get), Some(false));
+            }
+        },
+    );
+}
+
+/// The timer heap compacts when most of its entries are dead; the entry
+/// of the park that triggers it must survive (it is armed only after it
+/// is inserted). Lost, the root's sleep never ends: a deadlock panic.
+#[test]
+fn a_sleep_that_compacts_the_timer_heap_still_wakes() {
+    in_child("a_sleep_that_compacts_the_timer_heap_still_wakes", || {
+        moss::run(|| {
+            // A live timer above the dead ones, so the hub does not pop them.
+            let keeper = moss::spawn(|| moss::sleep(Duration::from_millis(500)));
+            let sleepers: Vec<_> = (0..70)
+                .map(|_| moss::spawn(|| moss::sleep(Duration::from_secs(100))))
+                .collect();
+            moss::yield_now();
+            sleepers.iter().for_each(moss::JoinHandle::kill);
+            drop(sleepers);
+            moss::yield_now();
+            moss::sleep(Duration::from_millis(10));
+            keeper.kill();
+        });
+    });
+}
+
+/// Left-over locals whose destructors panic, dropped by the hub: logged,
+/// and `run` still returns the root's value.
+#[test]
+fn a_panic_in_a_left_over_local_does_not_reach_run() {
+    in_child("a_panic_in_a_left_over_local_does_not_reach_run", || {
+        ACT.with(|cell| cell.set(Act::Panic));
+        let value = moss::run(|| {
+            for _ in 0..3 {
+                drop(moss::spawn(leave_acts_in_the_record));
+            }
+            drop(moss::spawn(|| ()));
+            moss::yield_now();
+            moss::sleep(Duration::from_millis(10));
+            7
+        });
+        assert_eq!(value, 7);
+    });
 }
