@@ -43,8 +43,8 @@ impl Locals {
     }
 
     /// Takes every value left, for a record being dropped.
-    pub(crate) fn take_all(&self) -> Vec<(usize, Rc<dyn Any>)> {
-        std::mem::take(&mut *self.values.borrow_mut())
+    pub(crate) fn take_all(&mut self) -> Vec<(usize, Rc<dyn Any>)> {
+        std::mem::take(self.values.get_mut())
     }
 
     fn get_or_init<T: 'static>(&self, key: usize, init: fn() -> T) -> Rc<dyn Any> {
@@ -89,7 +89,10 @@ thread_local! {
 /// Green threads of one hub share the OS thread, so a `thread_local!` is
 /// shared by all of them; a `GreenLocal` is not. Outside any green thread
 /// the value is per OS thread. A green thread's values are dropped when
-/// its function returns (or unwinds), inside the green thread.
+/// its function returns (or unwinds), inside the green thread; values
+/// their destructors create again are dropped too, for up to four rounds,
+/// and what is still left after that is dropped later by the hub, outside
+/// any green thread.
 ///
 /// # Examples
 /// ```
