@@ -25,15 +25,15 @@ right.bar_label(bars)
 fig.tight_layout()
 fig.savefig(HERE + "parked.png", dpi=110)
 
-# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30 19:52 UTC).
+# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30 20:18 UTC).
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-bars = left.bar(["moss", "may", "tokio"], [42.6, 128.8, 465], color=["#2a7", "#999", "#36c"])
+bars = left.bar(["moss", "may", "tokio"], [43.0, 131.9, 476], color=["#2a7", "#999", "#36c"])
 left.set_ylabel("ns per round trip")
-left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 11,100 ns)")
+left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 14,200 ns)")
 left.bar_label(bars, fmt="%.1f")
 bars = right.bar(
     ["moss", "tokio\nspawn_local", "may", "std::thread"],
-    [0.1477, 0.569, 1.038, 44.1],
+    [0.1542, 0.609, 1.076, 43.9],
     color=["#2a7", "#36c", "#999", "#c66"],
 )
 right.set_yscale("log")
