@@ -209,7 +209,8 @@ impl Drop for Green {
     /// left in it are given to the hub, which drops them on its own stack,
     /// so no user code runs in the middle of the runtime's bookkeeping or
     /// on a retired green thread's stack. Without a hub (a handle kept
-    /// past `moss::run`) they are dropped here, outside any green thread.
+    /// past `moss::run`) they are dropped here, outside any green thread,
+    /// a panic of theirs logged.
     fn drop(&mut self) {
         let values = self.locals.take_all();
         if values.is_empty() {
@@ -217,7 +218,10 @@ impl Drop for Green {
         }
         let mut values = Some(values);
         sched::with_current(|hub| hub.adopt_orphans(values.take().unwrap_or_default()));
-        // Without a hub, `values` still holds them: dropped here.
+        if let Some(values) = values {
+            // No hub: dropped here, outside any green thread.
+            sched::drop_orphan(values);
+        }
     }
 }
 

@@ -395,6 +395,28 @@ fn describe_waits(hub: &Hub, report: &mut String) {
 fn tear_down(hub: &Hub, hub_unwinding: bool) {
     hub.budget.shut_down();
     hub.ending.set(true);
+    for _ in 0..TEARDOWN_ROUNDS {
+        end_green_threads(hub, hub_unwinding);
+        // Records the hub still holds (stale timer entries, undecided
+        // parks) go now, and the green-thread locals left in records that
+        // went are dropped, while the hub is installed: their destructors
+        // may spawn (green threads that start killed, ended by the next
+        // round).
+        hub.let_go_of_records();
+        hub.bury();
+        if hub.alive() == 0 && !hub.has_orphans() {
+            return;
+        }
+    }
+}
+
+/// Rounds of [`tear_down`]: destructors of left-over locals that spawn
+/// green threads whose locals are left over again are followed this far.
+const TEARDOWN_ROUNDS: usize = 4;
+
+/// Kills the green threads alive and runs the hub until they have ended,
+/// or leaks those that cannot (see [`tear_down`]).
+fn end_green_threads(hub: &Hub, hub_unwinding: bool) {
     for green in hub.live_greens() {
         green::kill(&green);
     }

@@ -299,6 +299,26 @@ pub struct Hub {
     redecided_at: Cell<u64>,
 }
 
+impl Drop for Hub {
+    /// Left-over locals still here (a destructor that kept leaving more
+    /// through every round of the teardown) are dropped outside any hub,
+    /// each under `catch_unwind`.
+    fn drop(&mut self) {
+        for orphan in std::mem::take(self.orphans.get_mut()) {
+            drop_orphan(orphan);
+        }
+    }
+}
+
+/// Drops left-over locals under `catch_unwind`, logging a panic.
+pub(crate) fn drop_orphan(orphan: Orphan) {
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(orphan)));
+    if let Err(payload) = dropped {
+        log_orphan_panic();
+        crate::green::discard(payload);
+    }
+}
+
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
@@ -577,7 +597,7 @@ impl Hub {
     /// [`Hub::reap`], then drops the orphaned locals, each under
     /// `catch_unwind` (a destructor that panics is logged, as a panic
     /// payload that panics is). On the hub's stack only.
-    fn bury(&self) {
+    pub(crate) fn bury(&self) {
         self.reap();
         if self.orphans.borrow().is_empty() {
             return;
@@ -589,13 +609,22 @@ impl Hub {
             let Some(orphan) = orphan else {
                 break;
             };
-            let dropped =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(orphan)));
-            if let Err(payload) = dropped {
-                log_orphan_panic();
-                crate::green::discard(payload);
-            }
+            drop_orphan(orphan);
         }
+    }
+
+    /// Whether left-over locals wait for [`Hub::bury`].
+    pub(crate) fn has_orphans(&self) -> bool {
+        !self.orphans.borrow().is_empty()
+    }
+
+    /// Lets go of the records the hub holds for waits that can no longer
+    /// end (teardown, once no green thread is alive): stale timer entries
+    /// and undecided parks.
+    pub(crate) fn let_go_of_records(&self) {
+        self.timers.clear();
+        let undecided = std::mem::take(&mut *self.undecided.borrow_mut());
+        drop(undecided);
     }
 
     /// Whether a green thread that exited still holds its stack.

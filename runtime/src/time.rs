@@ -81,6 +81,13 @@ impl Timers {
         self.live.set(self.live.get() + 1);
     }
 
+    /// Drops every entry (teardown, once no green thread is alive: every
+    /// entry is stale).
+    pub(crate) fn clear(&self) {
+        let heap = std::mem::take(&mut *self.heap.borrow_mut());
+        drop(heap);
+    }
+
     /// A park with a timer ended before the deadline.
     pub(crate) fn cancelled(&self) {
         self.live.set(self.live.get() - 1);

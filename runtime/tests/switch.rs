@@ -111,6 +111,8 @@ thread_local! {
     static ACT: Cell<Act> = const { Cell::new(Act::Stats) };
     /// Where the acting destructor ran: inside a green thread or not.
     static ACTED_IN_GREEN: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Whether a hub was installed when it ran.
+    static ACTED_WITH_HUB: Cell<Option<bool>> = const { Cell::new(None) };
     /// Generations of `Chain` still to create.
     static CHAIN_LEFT: Cell<u32> = const { Cell::new(0) };
 }
@@ -120,6 +122,7 @@ struct Acts;
 impl Drop for Acts {
     fn drop(&mut self) {
         ACTED_IN_GREEN.with(|cell| cell.set(Some(moss::in_green_thread())));
+        ACTED_WITH_HUB.with(|cell| cell.set(Some(moss::stats().spawned != 0)));
         match ACT.with(Cell::get) {
             Act::Stats => {
                 let _ = moss::stats();
@@ -429,4 +432,73 @@ fn a_panic_in_a_left_over_local_does_not_reach_run() {
         });
         assert_eq!(value, 7);
     });
+}
+
+/// The root's own left-over locals, and those of a green thread killed
+/// in a sleep when the root returned (its stale timer entry holds its
+/// record): dropped by the hub while it is still installed, where a
+/// destructor may spawn, and a panic of theirs does not reach `run`.
+#[test]
+fn left_over_locals_at_teardown_are_dropped_while_the_hub_is_installed() {
+    in_child(
+        "left_over_locals_at_teardown_are_dropped_while_the_hub_is_installed",
+        || {
+            for act in [Act::Stats, Act::StatsThenSpawn, Act::Panic] {
+                ACT.with(|cell| cell.set(act));
+                ACTED_WITH_HUB.with(|cell| cell.set(None));
+                let value = moss::run(|| {
+                    leave_acts_in_the_record();
+                    7
+                });
+                assert_eq!(value, 7);
+                assert_eq!(ACTED_WITH_HUB.with(Cell::get), Some(true));
+
+                ACTED_WITH_HUB.with(|cell| cell.set(None));
+                let value = moss::run(|| {
+                    drop(moss::spawn(|| {
+                        leave_acts_in_the_record();
+                        moss::sleep(Duration::from_secs(100));
+                    }));
+                    moss::yield_now();
+                    8
+                });
+                assert_eq!(value, 8);
+                assert_eq!(ACTED_WITH_HUB.with(Cell::get), Some(true));
+
+                // The trace sends every switch through the hub: the last
+                // green thread to finish is retired there.
+                ACTED_WITH_HUB.with(|cell| cell.set(None));
+                let value = moss::Hub::builder().trace(true).run(|| {
+                    drop(moss::spawn(|| {
+                        leave_acts_in_the_record();
+                        moss::sleep(Duration::from_millis(20));
+                    }));
+                    moss::yield_now();
+                    9
+                });
+                assert_eq!(value, 9);
+                assert_eq!(ACTED_WITH_HUB.with(Cell::get), Some(true));
+            }
+        },
+    );
+}
+
+/// A root that panics with a left-over local that panics too: the root's
+/// panic reaches the caller of `run`, and the process does not abort.
+#[test]
+fn a_root_panic_with_a_left_over_local_that_panics_reaches_the_caller() {
+    in_child(
+        "a_root_panic_with_a_left_over_local_that_panics_reaches_the_caller",
+        || {
+            ACT.with(|cell| cell.set(Act::Panic));
+            let outcome = std::panic::catch_unwind(|| {
+                moss::run(|| {
+                    leave_acts_in_the_record();
+                    panic!("the root");
+                })
+            });
+            let payload = outcome.expect_err("the root panicked");
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&"the root"));
+        },
+    );
 }
