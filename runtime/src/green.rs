@@ -212,10 +212,9 @@ impl Drop for Green {
     /// past `moss::run`) they are dropped here, outside any green thread,
     /// a panic of theirs logged.
     fn drop(&mut self) {
-        let values = self.locals.take_all();
-        if values.is_empty() {
+        let Some(values) = self.locals.take_all() else {
             return;
-        }
+        };
         let mut values = Some(values);
         sched::with_current(|hub| hub.adopt_orphans(values.take().unwrap_or_default()));
         if let Some(values) = values {

@@ -42,9 +42,11 @@ impl Locals {
         }
     }
 
-    /// Takes every value left, for a record being dropped.
-    pub(crate) fn take_all(&mut self) -> Vec<(usize, Rc<dyn Any>)> {
-        std::mem::take(self.values.get_mut())
+    /// Takes every value left, for a record being dropped; `None` when
+    /// there is none (the common case, which then costs one test).
+    pub(crate) fn take_all(&mut self) -> Option<Vec<(usize, Rc<dyn Any>)>> {
+        let values = self.values.get_mut();
+        (!values.is_empty()).then(|| std::mem::take(values))
     }
 
     fn get_or_init<T: 'static>(&self, key: usize, init: fn() -> T) -> Rc<dyn Any> {

@@ -418,12 +418,9 @@ impl Hub {
     ) -> io::Result<Rc<Green>> {
         let size = stack_size.unwrap_or(self.config.stack_size);
         let stack = match self.take_stack(size) {
-            Ok(stack) => stack,
-            Err(_) if self.has_exited() => {
-                self.reap();
-                self.take_stack(size)?
-            }
-            Err(err) => return Err(err),
+            // A green thread that exited may still hold a stack.
+            Err(_) if self.reap() => self.take_stack(size)?,
+            taken => taken?,
         };
         let info = stack.info();
         let context = make(stack);
@@ -475,14 +472,7 @@ impl Hub {
     /// the processor to each other within the budget ([`Hub::leave`]).
     pub(crate) fn run_ready(&self, budget: usize) -> usize {
         self.switches_left.set(budget);
-        while self.switches_left.get() > 0 {
-            let Some(green) = self.ready.pop() else {
-                break;
-            };
-            if green.state.get() == State::Done {
-                continue;
-            }
-            self.switches_left.set(self.switches_left.get() - 1);
+        while let Some(green) = self.next_turn() {
             if self.switch_to(green) {
                 break;
             }
@@ -494,12 +484,10 @@ impl Hub {
     /// switches back; `true` when that one finished.
     #[inline(always)]
     fn switch_to(&self, green: Rc<Green>) -> bool {
-        green.state.set(State::Running);
         let watched = self.instrumented.then(|| {
             self.before_switch(&green);
             Rc::clone(&green)
         });
-        self.counters.switches.set(self.counters.switches.get() + 1);
         context::set_running(&*green);
         let sp = green.context.sp();
         fill(&self.running, green);
@@ -560,7 +548,7 @@ impl Hub {
         // The previous one to exit is off its stack for good by now. (No
         // user code runs here: a record's left-over locals go to the hub.)
         if let Some(previous) = self.exited.replace(Some(mine)) {
-            self.release(previous);
+            previous.context.release();
         }
         self.next(me)
             .unwrap_or_else(|| unreachable!("a finished green thread is never ready"))
@@ -574,18 +562,15 @@ impl Hub {
     /// rather than done by the green thread it hands off to: a spawn and
     /// join then alternate between two warm stacks, which measured faster
     /// than reusing the one just left (spawn and join 133 against 145 ns).
-    pub(crate) fn reap(&self) {
-        if let Some(exited) = self.exited.take() {
-            self.release(exited);
+    /// Returns whether there was one.
+    pub(crate) fn reap(&self) -> bool {
+        let exited = self.exited.take();
+        if let Some(exited) = &exited {
+            exited.context.release();
         }
-    }
-
-    /// Gives back an exited green thread's stack and lets go of its
-    /// record (whose drop runs no user code: left-over locals go to
-    /// [`Hub::orphans`]).
-    fn release(&self, exited: Rc<Green>) {
-        exited.context.release();
-        drop(exited);
+        // Its record goes here: a record's drop runs no user code (its
+        // left-over locals go to the hub's orphans).
+        exited.is_some()
     }
 
     /// Takes the locals left in a record being dropped, for the hub to
@@ -627,14 +612,6 @@ impl Hub {
         drop(undecided);
     }
 
-    /// Whether a green thread that exited still holds its stack.
-    fn has_exited(&self) -> bool {
-        let exited = self.exited.take();
-        let some = exited.is_some();
-        self.exited.set(exited);
-        some
-    }
-
     /// The next ready green thread's stack pointer, made the running one
     /// (and stamped for the blocking monitor, as the hub's own switch
     /// does; it publishes itself in `context::RUNNING` once on its stack);
@@ -642,26 +619,37 @@ impl Hub {
     /// every switch; `None` when it is `me`.
     #[inline(always)]
     fn next(&self, me: &Green) -> Option<usize> {
-        if !self.traced {
-            while self.switches_left.get() > 0 {
-                let Some(next) = self.ready.pop() else {
-                    break;
-                };
-                if next.state.get() == State::Done {
-                    continue;
-                }
-                self.switches_left.set(self.switches_left.get() - 1);
-                self.counters.switches.set(self.counters.switches.get() + 1);
-                next.state.set(State::Running);
-                if let Some(monitor) = &self.monitor {
-                    monitor.enter(next.info.id);
-                }
-                let sp = (!std::ptr::eq(&*next, me)).then(|| next.context.sp());
-                fill(&self.running, next);
-                return sp;
-            }
+        if self.traced {
+            return Some(context::hub_sp());
         }
-        Some(context::hub_sp())
+        let Some(next) = self.next_turn() else {
+            return Some(context::hub_sp());
+        };
+        if let Some(monitor) = &self.monitor {
+            monitor.enter(next.info.id);
+        }
+        let sp = (!std::ptr::eq(&*next, me)).then(|| next.context.sp());
+        fill(&self.running, next);
+        sp
+    }
+
+    /// The next ready green thread, marked running and counted against
+    /// the budget of switches ([`Hub::run_ready`]); `None` when none is
+    /// ready or the budget is spent. For the hub's switch and the
+    /// hand-off alike.
+    #[inline(always)]
+    fn next_turn(&self) -> Option<Rc<Green>> {
+        while self.switches_left.get() > 0 {
+            let next = self.ready.pop()?;
+            if next.state.get() == State::Done {
+                continue;
+            }
+            self.switches_left.set(self.switches_left.get() - 1);
+            self.counters.switches.set(self.counters.switches.get() + 1);
+            next.state.set(State::Running);
+            return Some(next);
+        }
+        None
     }
 
     /// The green thread the hub counts as running (switched to last).
