@@ -56,6 +56,23 @@ fn yield_round_trip(c: &mut Criterion) {
             })
         })
     });
+    // Both run the same function: a yield returns to the same place in
+    // either, as a server's connections do (one handler, many green
+    // threads). Above, each has its own loop, and every hand-off ends
+    // in one return the processor predicts wrong (see docs/benchmarks.md).
+    group.bench_function("moss yield_now (two green threads, same code)", |b| {
+        b.iter_custom(|iters| {
+            moss::run(|| {
+                let other = moss::spawn(move || moss_yields(iters));
+                moss::yield_now();
+                let start = Instant::now();
+                moss_yields(iters);
+                let elapsed = start.elapsed();
+                other.join().unwrap();
+                elapsed
+            })
+        })
+    });
     group.bench_function("std mpsc ping-pong (two OS threads)", |b| {
         b.iter_custom(common::std_ping_pong)
     });
@@ -72,6 +89,22 @@ fn yield_round_trip(c: &mut Criterion) {
                 for _ in 0..iters {
                     may::coroutine::yield_now();
                 }
+                tx.send(start.elapsed()).unwrap();
+            });
+            me.join().unwrap();
+            other.join().unwrap();
+            rx.recv().unwrap()
+        })
+    });
+    group.bench_function("may yield_now (two coroutines, same code)", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = mpsc::channel();
+            let other = go(move || {
+                may_yields(iters);
+            });
+            let me = go(move || {
+                let start = Instant::now();
+                may_yields(iters);
                 tx.send(start.elapsed()).unwrap();
             });
             me.join().unwrap();
@@ -107,6 +140,22 @@ fn yield_round_trip(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// `iters` moss yields, from one place for every green thread that calls it.
+#[inline(never)]
+fn moss_yields(iters: u64) {
+    for _ in 0..iters {
+        moss::yield_now();
+    }
+}
+
+/// `iters` may yields, from one place for every coroutine that calls it.
+#[inline(never)]
+fn may_yields(iters: u64) {
+    for _ in 0..iters {
+        may::coroutine::yield_now();
+    }
 }
 
 fn spawn_join(c: &mut Criterion) {

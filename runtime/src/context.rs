@@ -167,8 +167,18 @@ unsafe extern "C" fn switch(save: *mut usize, load: usize) {
 
 /// The first code a new context runs (its first frame returns here):
 /// calls `r12(rbx)`, the body's entry and its address (see
-/// [`Context::prepare`]). Its unwind information says the caller's
-/// address is undefined: the end of the stack, where backtraces stop.
+/// [`Context::prepare`]), which returns the last switch to make
+/// ([`LastSwitch`], in `rax:rdx`), and makes it. Its unwind information
+/// says the caller's address is undefined: the end of the stack, where
+/// backtraces stop.
+///
+/// The last switch is made here, from the frame the context started in,
+/// rather than from inside [`start`]: a green thread's calls and returns
+/// are then balanced from its first instruction to its last switch, and
+/// the return-stack buffer (the processor's prediction of returns) holds
+/// the frames of the context it goes back to. A switch from deep inside
+/// `start` left its never-returning calls there, and every return of the
+/// next context was predicted one or two frames off.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() {
     std::arch::naked_asm!(
@@ -176,9 +186,32 @@ unsafe extern "C" fn trampoline() {
         ".cfi_undefined rip",
         "mov rdi, rbx",
         "call r12",
+        "mov rdi, rax",
+        "mov rsi, rdx",
+        "call {switch}",
+        "call {resumed}",
         "ud2",
         ".cfi_endproc",
+        switch = sym switch,
+        resumed = sym finished_context_resumed,
     )
+}
+
+/// What a finished context's [`start`] returns to [`trampoline`]: the
+/// arguments of its last [`switch`] (`rax` and `rdx` under the System V
+/// ABI).
+#[repr(C)]
+struct LastSwitch {
+    /// Where the finished context's stack pointer is saved (its record's).
+    save: *mut usize,
+    /// The stack pointer of the context to go on with.
+    load: usize,
+}
+
+/// A finished context was switched to: nothing can go on.
+extern "C" fn finished_context_resumed() -> ! {
+    crate::sys::write_stderr(b"moss: a finished green thread was resumed: aborting\n");
+    crate::sys::abort()
 }
 
 /// A green thread's machine context and its stack.
@@ -261,7 +294,7 @@ impl Context {
         debug_assert_eq!(top % 16, 0);
         let body_at = (top - size_of::<F>()) & !15;
         let sp = body_at - FIRST_FRAME;
-        let entry: unsafe extern "C" fn(*mut F) -> ! = start::<F>;
+        let entry: unsafe extern "C" fn(*mut F) -> LastSwitch = start::<F>;
         // r15, r14, r13, r12, rbx, rbp (in the order `switch` pops them),
         // the trampoline as the address `switch` returns to, and zeros up
         // to the body.
@@ -322,11 +355,12 @@ impl Drop for Context {
 }
 
 /// A new context's first Rust frame: runs the body [`Context::prepare`]
-/// put at `body`, catching whatever it lets escape, then leaves for good.
+/// put at `body`, catching whatever it lets escape, and returns the last
+/// switch for [`trampoline`] to make.
 ///
 /// # Safety
 /// Called once, by [`trampoline`], with the address of that body.
-unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> ! {
+unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> LastSwitch {
     // The hub, or the green thread that handed off, made this one the
     // running one before switching; published now that its stack is in use.
     if let Some(me) = with_hub(Hub::running_ptr) {
@@ -340,25 +374,30 @@ unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> ! {
     exit()
 }
 
-/// Marks the running green thread finished and switches away for the
-/// last time: to the next ready green thread or to the hub (`Hub::exit`
-/// decides; its stack is given back once it is off it).
-fn exit() -> ! {
+/// Marks the running green thread finished and picks where it switches
+/// for the last time: the next ready green thread or the hub (`Hub::exit`
+/// decides; its stack is given back once it is off it). [`trampoline`]
+/// makes that switch.
+///
+/// The switch it returns is sound to make: `load` is a suspended context
+/// of this OS thread (the hub's, suspended in `resume` while green
+/// threads run, or a ready green thread's, published as running), not
+/// this one; this stack's frames are dead from the switch on, nothing
+/// switches back to it (it is finished), and its record, where `save`
+/// points, outlives the switch (the hub holds it until it gives the
+/// stack back).
+#[inline(always)]
+fn exit() -> LastSwitch {
     let me = RUNNING.with(Cell::get);
     // SAFETY: non-null while a green thread runs, and alive (module
     // invariant); this green thread runs.
     let me = unsafe { me.as_ref() }.expect("a finished body ran in a green thread");
     me.context.finished.set(true);
-    let next = with_hub(|hub| hub.exit(me)).expect("moss: a green thread runs inside its hub");
-    // SAFETY: `next` is a suspended context of this OS thread (the hub's,
-    // suspended in `resume` while green threads run, or a ready green
-    // thread's, published as running), not this one; this stack's frames
-    // are dead from here on, nothing switches back to it (it is finished),
-    // and its record outlives the switch (the hub holds it until it gives
-    // the stack back).
-    unsafe { switch(me.context.sp.as_ptr(), next) };
-    crate::sys::write_stderr(b"moss: a finished green thread was resumed: aborting\n");
-    crate::sys::abort()
+    let load = with_hub(|hub| hub.exit(me)).expect("moss: a green thread runs inside its hub");
+    LastSwitch {
+        save: me.context.sp.as_ptr(),
+        load,
+    }
 }
 
 /// Runs the green thread whose context's stack pointer is `sp`, which the
@@ -475,7 +514,7 @@ pub(crate) fn suspend() {
 }
 
 /// The one place a green thread switches from (but for its last switch,
-/// in [`exit`]): every suspended green thread goes on at the same
+/// made by [`trampoline`]): every suspended green thread goes on at the same
 /// instruction, which keeps the processor's return predictions right.
 #[inline(never)]
 fn switch_away(me: &Green) {

@@ -536,9 +536,6 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let sched = sched::current().ok_or_else(|| {
-            io::Error::other("moss::Builder::spawn called outside a hub (call it inside moss::run)")
-        })?;
         let packet = Rc::new(Packet {
             result: RefCell::new(None),
         });
@@ -552,9 +549,14 @@ impl Builder {
             let result = run_body(f);
             *their_packet.result.borrow_mut() = Some(result);
         };
-        let green = sched.spawn(self.name, self.stack_size, |stack| {
-            Context::new(stack, body)
-        })?;
+        let green = sched::with_current(|hub| {
+            hub.spawn(self.name, self.stack_size, |stack| {
+                Context::new(stack, body)
+            })
+        })
+        .ok_or_else(|| {
+            io::Error::other("moss::Builder::spawn called outside a hub (call it inside moss::run)")
+        })??;
         Ok(JoinHandle {
             thread: GreenThread { green },
             packet,

@@ -247,6 +247,11 @@ pub struct Hub {
     /// (see [`Hub::run_ready`]); green threads hand off to each other while
     /// some are left.
     switches_left: Cell<usize>,
+    /// The budget [`Hub::run_ready`] started with: the switches of the run
+    /// in progress are `run_budget - switches_left`, added to
+    /// `counters.switches` when it ends (one addition per run rather than
+    /// one per switch; [`Hub::switches`] reads the sum at any time).
+    run_budget: Cell<usize>,
     /// The last green thread that exited by handing off (see
     /// [`Hub::exit`]), whose stack is given back by [`Hub::reap`].
     exited: Cell<Option<Rc<Green>>>,
@@ -339,6 +344,7 @@ impl Hub {
             ready: RunQueue::default(),
             running: Cell::new(None),
             switches_left: Cell::new(0),
+            run_budget: Cell::new(0),
             exited: Cell::new(None),
             orphans: RefCell::new(Vec::new()),
             root_id: Cell::new(0),
@@ -394,8 +400,12 @@ impl Hub {
             .collect()
     }
 
-    /// Takes a stack of at least `size` usable bytes.
-    fn take_stack(&self, size: usize) -> io::Result<PooledStack> {
+    /// Takes a stack of at least `size` usable bytes (`None`: the hub's
+    /// default size, whose pool is the first).
+    fn take_stack(&self, size: Option<usize>) -> io::Result<PooledStack> {
+        let Some(size) = size else {
+            return self.pools.borrow()[0].take();
+        };
         let mut pools = self.pools.borrow_mut();
         let page = crate::sys::page_size();
         let wanted = size.max(crate::stack::MIN_STACK_SIZE).div_ceil(page) * page;
@@ -416,10 +426,9 @@ impl Hub {
         stack_size: Option<usize>,
         make: impl FnOnce(PooledStack) -> Context,
     ) -> io::Result<Rc<Green>> {
-        let size = stack_size.unwrap_or(self.config.stack_size);
-        let stack = match self.take_stack(size) {
+        let stack = match self.take_stack(stack_size) {
             // A green thread that exited may still hold a stack.
-            Err(_) if self.reap() => self.take_stack(size)?,
+            Err(_) if self.reap() => self.take_stack(stack_size)?,
             taken => taken?,
         };
         let info = stack.info();
@@ -443,7 +452,7 @@ impl Hub {
 
     /// Takes a stack for the root green thread.
     pub(crate) fn root_stack(&self) -> io::Result<PooledStack> {
-        self.take_stack(self.config.root_stack_size)
+        self.take_stack(Some(self.config.root_stack_size))
     }
 
     /// Registers an already-built green thread (the root) and queues it.
@@ -472,12 +481,25 @@ impl Hub {
     /// the processor to each other within the budget ([`Hub::leave`]).
     pub(crate) fn run_ready(&self, budget: usize) -> usize {
         self.switches_left.set(budget);
+        self.run_budget.set(budget);
         while let Some(green) = self.next_turn() {
             if self.switch_to(green) {
                 break;
             }
         }
-        budget - self.switches_left.get()
+        let done = budget - self.switches_left.get();
+        self.run_budget.set(0);
+        self.switches_left.set(0);
+        self.counters
+            .switches
+            .set(self.counters.switches.get() + done as u64);
+        done
+    }
+
+    /// Turns given to green threads so far (see `Stats::switches`).
+    pub(crate) fn switches(&self) -> u64 {
+        let running = self.run_budget.get() - self.switches_left.get();
+        self.counters.switches.get() + running as u64
     }
 
     /// Switches from the hub to `green` and runs green threads until one
@@ -514,6 +536,17 @@ impl Hub {
     /// one it switches to.
     #[inline(always)]
     pub(crate) fn leave(&self, me: &Green) -> Option<usize> {
+        if me.state.get() == State::Ready
+            && !self.has_ready()
+            && self.switches_left.get() > 0
+            && !self.traced
+        {
+            // A yield with nothing else ready: it goes on, one more turn,
+            // without going through the queue.
+            self.switches_left.set(self.switches_left.get() - 1);
+            me.state.set(State::Running);
+            return None;
+        }
         let mine = self.running.take();
         debug_assert!(mine.as_deref().is_some_and(|mine| std::ptr::eq(mine, me)));
         if me.state.get() == State::Ready {
@@ -645,7 +678,6 @@ impl Hub {
                 continue;
             }
             self.switches_left.set(self.switches_left.get() - 1);
-            self.counters.switches.set(self.counters.switches.get() + 1);
             next.state.set(State::Running);
             return Some(next);
         }

@@ -74,7 +74,7 @@ pub fn stats() -> Stats {
     Stats {
         spawned: sched.counters.spawned.get(),
         alive: sched.alive() as u64,
-        switches: sched.counters.switches.get(),
+        switches: sched.switches(),
         polls: sched.counters.polls.get(),
         timers: sched.timers.armed() as u64,
         stacks: sched.budget.in_use() as u64,

@@ -259,6 +259,34 @@ fn stats_count_spawns_and_switches() {
 }
 
 #[test]
+fn every_yield_is_one_turn_and_stats_count_them_at_any_moment() {
+    // Lone yields go on without a switch (or through the hub once its
+    // budget between two polls is spent); each is one turn, counted at
+    // once, wherever the hub is in its budget.
+    let (before, after, paired) = moss::run(|| {
+        let before = moss::stats().switches;
+        for _ in 0..1000 {
+            moss::yield_now();
+        }
+        let after = moss::stats().switches;
+        let other = moss::spawn(|| {
+            for _ in 0..100 {
+                moss::yield_now();
+            }
+        });
+        for _ in 0..100 {
+            moss::yield_now();
+        }
+        other.join().unwrap();
+        (before, after, moss::stats().switches)
+    });
+    assert_eq!(after - before, 1000);
+    // Two green threads yielding to each other: a turn each per yield,
+    // and the other's first turn.
+    assert!(paired - after >= 201, "{before} {after} {paired}");
+}
+
+#[test]
 fn hubs_on_several_os_threads_are_independent() {
     let threads: Vec<_> = (0..2)
         .map(|t| {

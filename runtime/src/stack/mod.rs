@@ -155,10 +155,14 @@ struct PoolInner {
     /// offset ([`TOP_COLOURS`]).
     slot_size: usize,
     slabs: RefCell<Vec<Slab>>,
-    /// Start addresses of free slots whose guard is installed; LIFO.
+    /// The page size.
+    page: usize,
+    /// Free slots whose guard is installed, by their stack's top
+    /// ([`PooledStack::top`], which gives the slot's start without the
+    /// division that places the top); LIFO.
     free: RefCell<Vec<usize>>,
-    /// Released slots whose pages wait to be discarded with the next batch
-    /// (reused as they are if the free list runs dry first).
+    /// Released slots (by top) whose pages wait to be discarded with the
+    /// next batch (reused as they are if the free list runs dry first).
     pending: RefCell<Vec<usize>>,
     guard: Cell<GuardKind>,
     budget: Rc<StackBudget>,
@@ -184,6 +188,7 @@ impl StackPool {
             inner: Rc::new(PoolInner {
                 stack_size,
                 slot_size: stack_size + 2 * page,
+                page,
                 slabs: RefCell::new(Vec::new()),
                 free: RefCell::new(Vec::new()),
                 pending: RefCell::new(Vec::new()),
@@ -211,7 +216,7 @@ impl StackPool {
             .free
             .borrow()
             .iter()
-            .map(|&start| (start + page, inner.slot_size - page - keep))
+            .map(|&top| (inner.slot_start(top) + page, inner.slot_size - page - keep))
             .collect();
         // SAFETY: free slots of slabs this pool owns; above their guard
         // page and below their top page nothing lives (no coroutine runs
@@ -224,15 +229,20 @@ impl StackPool {
         let inner = &self.inner;
         inner.budget.check()?;
         let reused = inner.free.borrow_mut().pop();
-        let start = match reused.or_else(|| inner.pending.borrow_mut().pop()) {
-            Some(start) => start,
+        let top = match reused.or_else(|| inner.pending.borrow_mut().pop()) {
+            Some(top) => top,
             None => self.carve()?,
         };
         inner.budget.in_use.set(inner.budget.in_use.get() + 1);
-        Ok(PooledStack::new(start, Rc::clone(inner)))
+        Ok(PooledStack {
+            start: inner.slot_start(top),
+            top,
+            pool: Rc::clone(inner),
+        })
     }
 
-    /// Hands out a never-used slot, installing its guard page.
+    /// Hands out a never-used slot, installing its guard page; returns
+    /// its stack's top.
     fn carve(&self) -> io::Result<usize> {
         let inner = &self.inner;
         let mut slabs = inner.slabs.borrow_mut();
@@ -260,9 +270,10 @@ impl StackPool {
             .last_mut()
             .expect("a slab with a free slot was just ensured");
         let start = slab.mapping.start() + slab.used * inner.slot_size;
+        let top = start + inner.slot_size - slab.used % TOP_COLOURS * TOP_STAGGER;
         if slab.guarded {
             slab.used += 1;
-            return Ok(start);
+            return Ok(top);
         }
         // SAFETY: the guard page is the first page of a slot of a mapping
         // this pool owns, and the slot was never handed out, so no Rust
@@ -274,7 +285,7 @@ impl StackPool {
         {
             self.fall_back_to_mprotect();
         }
-        Ok(start)
+        Ok(top)
     }
 
     /// Records that guards now cost a mapping each and derives the limit.
@@ -323,21 +334,9 @@ pub(crate) struct PooledStack {
 }
 
 impl PooledStack {
-    /// The stack of the slot at `start`: its top lies a multiple of
-    /// [`TOP_STAGGER`] below the slot's end, less than a page, an offset
-    /// that differs between neighbouring slots (see [`TOP_COLOURS`]).
-    fn new(start: usize, pool: Rc<PoolInner>) -> PooledStack {
-        let offset = start / pool.slot_size % TOP_COLOURS * TOP_STAGGER;
-        PooledStack {
-            start,
-            top: start + pool.slot_size - offset,
-            pool,
-        }
-    }
-
     /// The guard page's address range.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
-        (self.start, self.start + sys::page_size())
+        (self.start, self.start + self.pool.page)
     }
 
     /// Usable bytes of this stack.
@@ -371,12 +370,12 @@ impl Drop for PooledStack {
         pool.budget.in_use.set(pool.budget.in_use.get() - 1);
         let hot = pool.free.borrow().len() < HOT_STACKS;
         if hot || pool.budget.shutting_down.get() {
-            pool.free.borrow_mut().push(self.start);
+            pool.free.borrow_mut().push(self.top);
             return;
         }
         let full = {
             let mut pending = pool.pending.borrow_mut();
-            pending.push(self.start);
+            pending.push(self.top);
             pending.len() >= DISCARD_BATCH
         };
         if full {
@@ -386,6 +385,15 @@ impl Drop for PooledStack {
 }
 
 impl PoolInner {
+    /// The start of the slot whose stack's top is `top`: the top lies less
+    /// than a page below the slot's end ([`TOP_COLOURS`]), which is
+    /// page-aligned (a mask: page sizes are powers of two).
+    #[inline]
+    fn slot_start(&self, top: usize) -> usize {
+        debug_assert!(self.page.is_power_of_two());
+        ((top + self.page - 1) & !(self.page - 1)) - self.slot_size
+    }
+
     /// Discards the pages of the released stacks waiting for it, together,
     /// and moves them to the free list.
     fn discard_pending(&self) {
@@ -396,7 +404,7 @@ impl PoolInner {
         let page = sys::page_size();
         let ranges: Vec<(usize, usize)> = pending
             .iter()
-            .map(|&start| (start + page, self.slot_size - page))
+            .map(|&top| (self.slot_start(top) + page, self.slot_size - page))
             .collect();
         // SAFETY: the usable parts (above the guards) of slots of slabs
         // this pool owns; their coroutines are finished and the slots are
@@ -470,6 +478,39 @@ mod tests {
             c.start, a_start,
             "the most recently freed stack is reused first"
         );
+    }
+
+    #[test]
+    fn a_reused_stack_keeps_its_slot_and_top() {
+        let pool = StackPool::new(64 * 1024, StackBudget::new(None));
+        let page = sys::page_size();
+        // Past the pending batch and the hot list, through every colour.
+        let stacks: Vec<_> = (0..3 * TOP_COLOURS + DISCARD_BATCH + HOT_STACKS)
+            .map(|_| pool.take().unwrap())
+            .collect();
+        let slots: Vec<(usize, usize)> = stacks.iter().map(|s| (s.start, s.top)).collect();
+        let tops: std::collections::HashSet<usize> = slots
+            .iter()
+            .map(|&(start, top)| start + pool.inner.slot_size - top)
+            .collect();
+        assert_eq!(tops.len(), TOP_COLOURS, "neighbours' tops are staggered");
+        for &(start, top) in &slots {
+            assert_eq!(start % page, 0);
+            assert!(top > start + page + pool.stack_size() && top <= start + pool.inner.slot_size);
+            assert_eq!(pool.inner.slot_start(top), start);
+        }
+        drop(stacks);
+        let again: std::collections::HashSet<(usize, usize)> = slots
+            .iter()
+            .map(|_| {
+                let stack = pool.take().unwrap();
+                let slot = (stack.start, stack.top);
+                std::mem::forget(stack);
+                slot
+            })
+            .collect();
+        let before: std::collections::HashSet<(usize, usize)> = slots.into_iter().collect();
+        assert_eq!(again, before, "each slot comes back with its own top");
     }
 
     #[test]
