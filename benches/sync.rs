@@ -57,6 +57,33 @@ fn local_ping_pong(iters: u64) -> Duration {
     })
 }
 
+/// [`local_ping_pong`] with both green threads running one function
+/// (receive, send on): every hand-off returns into the same code, as a
+/// server's connections do (see `moss yield_now (two green threads, same
+/// code)` in the runtime benches).
+fn local_ping_pong_same_code(iters: u64) -> Duration {
+    #[inline(never)]
+    fn relay(rx: &local::Receiver<u64>, tx: &local::Sender<u64>, n: u64) {
+        for _ in 0..n {
+            let value = rx.recv().unwrap();
+            tx.send(black_box(value)).unwrap();
+        }
+    }
+    let iters = iters.max(1);
+    moss::run(|| {
+        let (ping_tx, ping_rx) = local::channel::<u64>();
+        let (pong_tx, pong_rx) = local::channel::<u64>();
+        let echo = moss::spawn(move || relay(&ping_rx, &pong_tx, iters));
+        let start = Instant::now();
+        ping_tx.send(0).unwrap();
+        relay(&pong_rx, &ping_tx, iters - 1);
+        black_box(pong_rx.recv().unwrap());
+        let elapsed = start.elapsed();
+        echo.join().unwrap();
+        elapsed
+    })
+}
+
 /// Two tasks of a current-thread tokio runtime bounce a counter through
 /// two unbounded `tokio::sync::mpsc` channels.
 fn tokio_ping_pong(iters: u64) -> Duration {
@@ -136,6 +163,9 @@ fn channels(c: &mut Criterion) {
     let mut group = c.benchmark_group("channel_round_trip");
     group.bench_function("moss_green_same_hub", |b| b.iter_custom(green_ping_pong));
     group.bench_function("moss_local_same_hub", |b| b.iter_custom(local_ping_pong));
+    group.bench_function("moss_local_same_hub_same_code", |b| {
+        b.iter_custom(local_ping_pong_same_code)
+    });
     group.bench_function("moss_yield_floor_same_hub", |b| {
         b.iter_custom(green_yield_floor)
     });

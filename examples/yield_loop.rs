@@ -1,14 +1,34 @@
-//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|pair|same|spawn]`.
+//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|pair|same|chan|spawn]`.
 //!
 //! `pair`: two green threads yield to each other, each from a loop of its
 //! own; `same`: from one function both call (a return into the same code
-//! after every hand-off, as a server's connections have).
+//! after every hand-off, as a server's connections have); `chan`: a
+//! `sync::local` channel round trip, both relaying from one function.
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(50_000_000);
     let what = std::env::args().nth(2).unwrap_or_default();
+    if what == "chan" {
+        let t = moss::run(|| {
+            let (ping_tx, ping_rx) = moss::sync::local::channel::<u64>();
+            let (pong_tx, pong_rx) = moss::sync::local::channel::<u64>();
+            let echo = moss::spawn(move || relay(&ping_rx, &pong_tx, n));
+            let start = std::time::Instant::now();
+            ping_tx.send(0).unwrap();
+            relay(&pong_rx, &ping_tx, n - 1);
+            std::hint::black_box(pong_rx.recv().unwrap());
+            let elapsed = start.elapsed();
+            echo.join().unwrap();
+            elapsed
+        });
+        println!(
+            "local channel round trip, same code: {:.1} ns",
+            t.as_nanos() as f64 / n as f64
+        );
+        return;
+    }
     if what != "spawn" && what != "pair" && what != "same" {
         let t = moss::run(|| {
             let start = std::time::Instant::now();
@@ -75,5 +95,14 @@ fn main() {
 fn yields(n: u64) {
     for _ in 0..n {
         moss::yield_now();
+    }
+}
+
+/// Receives and sends on `n` times, from one place for both green threads.
+#[inline(never)]
+fn relay(rx: &moss::sync::local::Receiver<u64>, tx: &moss::sync::local::Sender<u64>, n: u64) {
+    for _ in 0..n {
+        let value = rx.recv().unwrap();
+        tx.send(std::hint::black_box(value)).unwrap();
     }
 }

@@ -99,6 +99,17 @@ impl Unparker {
         true
     }
 
+    /// [`Unparker::unpark`] for an unparker its holder lets go of: its
+    /// handle on the green thread goes to the run queue as it is.
+    #[inline]
+    pub(crate) fn unpark_once(self) -> bool {
+        if !self.is_waiting() {
+            return false;
+        }
+        wake_owned(self.green, Wake::Ready);
+        true
+    }
+
     /// A `Send` handle that wakes this park from any OS thread (see
     /// [`RemoteUnparker`]).
     ///
@@ -150,7 +161,7 @@ impl WaitList {
     /// Wakes the first waiter still waiting; `false` if there was none.
     pub fn wake_one(&mut self) -> bool {
         while let Some(unparker) = self.waiters.pop_front() {
-            if unparker.unpark() {
+            if unparker.unpark_once() {
                 return true;
             }
         }
@@ -161,7 +172,7 @@ impl WaitList {
     pub fn wake_all(&mut self) -> usize {
         let mut woken = 0;
         for unparker in self.waiters.drain(..) {
-            woken += usize::from(unparker.unpark());
+            woken += usize::from(unparker.unpark_once());
         }
         woken
     }
@@ -174,14 +185,21 @@ impl WaitList {
 
 /// Ends the current park of `green` (which must be parked) with `why`.
 pub(crate) fn wake(green: &Rc<Green>, why: Wake) {
+    wake_owned(Rc::clone(green), why);
+}
+
+/// [`wake`] with a handle of the caller's, which goes to the run queue.
+#[inline]
+fn wake_owned(green: Rc<Green>, why: Wake) {
     debug_assert_eq!(green.state.get(), State::Parked);
     green.woke.set(why);
     green.state.set(State::Ready);
     // The running green thread (a park whose registration wakes it at
     // once) is queued by the hub when it suspends `Ready`: queued here
     // too, it would run twice, the second time out of a later park.
-    if sched::with_running(|running| std::ptr::eq(running, &**green)) != Some(true) {
-        sched::with_current(|sched| sched.make_ready(Rc::clone(green)));
+    // (Dropping the handle then runs nothing: the hub holds the record.)
+    if sched::with_running(|running| std::ptr::eq(running, &*green)) != Some(true) {
+        sched::with_current(|sched| sched.make_ready(green));
     }
 }
 

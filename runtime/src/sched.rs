@@ -737,7 +737,7 @@ impl Hub {
             monitor.forget(green.info.id);
         }
         if let Some(joiner) = green.join_waiter.borrow_mut().take() {
-            joiner.unpark();
+            joiner.unpark_once();
         }
     }
 

@@ -126,7 +126,7 @@ impl<T> Shared<T> {
     fn notify_one(&self, role: Role) {
         let mut waiters = self.waiters(role).borrow_mut();
         while let Some(unparker) = waiters.pop_front() {
-            if unparker.unpark() {
+            if unparker.unpark_once() {
                 return;
             }
         }
@@ -136,7 +136,7 @@ impl<T> Shared<T> {
     fn notify_all(&self, role: Role) {
         let waiters = std::mem::take(&mut *self.waiters(role).borrow_mut());
         for unparker in waiters {
-            unparker.unpark();
+            unparker.unpark_once();
         }
     }
 
