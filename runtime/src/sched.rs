@@ -542,9 +542,13 @@ impl Hub {
             && !self.traced
         {
             // A yield with nothing else ready: it goes on, one more turn,
-            // without going through the queue.
+            // without going through the queue (stamped for the blocking
+            // monitor like any turn: it did not hold the hub).
             self.switches_left.set(self.switches_left.get() - 1);
             me.state.set(State::Running);
+            if let Some(monitor) = &self.monitor {
+                monitor.enter(me.info.id);
+            }
             return None;
         }
         let mine = self.running.take();

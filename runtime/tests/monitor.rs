@@ -75,3 +75,26 @@ fn the_monitor_is_off_by_default() {
     });
     assert_eq!(blocked, 0);
 }
+
+#[test]
+fn a_green_thread_that_yields_often_alone_is_not_reported() {
+    // Alone on its hub, a yield goes on without a switch; it must still
+    // count as letting go of the hub. 80 yields, 20 ms of work between
+    // two: far below the threshold each, far above it together.
+    let blocked = moss::Hub::builder()
+        .max_blocking_time(Duration::from_millis(400))
+        .run(|| {
+            for _ in 0..80 {
+                let until = Instant::now() + Duration::from_millis(20);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                moss::yield_now();
+            }
+            moss::stats().blocked
+        });
+    assert_eq!(
+        blocked, 0,
+        "a green thread yielding every 20 ms was reported as holding the hub"
+    );
+}
