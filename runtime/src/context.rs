@@ -113,10 +113,23 @@ thread_local! {
     static UNWINDER_RESUMES: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Marks a stack pointer as a new context's, never run: [`switch`]
+/// enters it by a jump to [`trampoline`] instead of a return. (Stack
+/// pointers are 8-byte aligned: the low bit is free.)
+const FRESH: usize = 1;
+
 /// Saves the callee-saved registers and the stack pointer of the caller
 /// in `*save`, then loads the stack pointer `load` (saved there by an
-/// earlier `switch`, or a first frame made by [`Context::prepare`]) and
-/// returns on that stack.
+/// earlier `switch`) and returns on that stack; or, for a first frame
+/// made by [`Context::prepare`] (marked [`FRESH`]), loads its registers
+/// and jumps to [`trampoline`].
+///
+/// A new context is entered by a jump, not a return: a return would
+/// consume the return-stack buffer's entry for the caller's own call,
+/// and the processor would predict every return of the next context
+/// resumed one frame off. Left in place, that entry predicts the new
+/// context's last switch ([`switch_last`]) back to whoever started it
+/// (a joiner, the hub).
 ///
 /// # Safety
 /// `load` is the stack pointer of a suspended context of this OS thread
@@ -144,10 +157,13 @@ unsafe extern "C" fn switch(save: *mut usize, load: usize) {
         "push r15",
         ".cfi_adjust_cfa_offset 8",
         ".cfi_rel_offset r15, 0",
+        "mov [rdi], rsp",
+        "test sil, {fresh}",
+        "jnz 2f",
         // The other stack has the same layout below its stack pointer, so
         // the unwind information above stays true across the switch.
-        "mov [rdi], rsp",
         "mov rsp, rsi",
+        ".cfi_remember_state",
         "pop r15",
         ".cfi_adjust_cfa_offset -8",
         "pop r14",
@@ -161,20 +177,75 @@ unsafe extern "C" fn switch(save: *mut usize, load: usize) {
         "pop rbp",
         ".cfi_adjust_cfa_offset -8",
         "ret",
+        "2:",
+        ".cfi_restore_state",
+        // A first frame: the same six registers, then the trampoline's
+        // slot, skipped; from here on the new stack has no caller.
+        "lea rsp, [rsi - {fresh}]",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "add rsp, 8",
+        ".cfi_def_cfa rsp, 0",
+        ".cfi_undefined rip",
+        "jmp {trampoline}",
         ".cfi_endproc",
+        fresh = const FRESH,
+        trampoline = sym trampoline,
     )
 }
 
-/// The first code a new context runs (its first frame returns here):
-/// calls `r12(rbx)`, the body's entry and its address (see
-/// [`Context::prepare`]), which returns the last switch to make
-/// ([`LastSwitch`], in `rax:rdx`), and makes it. Its unwind information
-/// says the caller's address is undefined: the end of the stack, where
-/// backtraces stop.
+/// The last switch of a finished context: loads the context whose stack
+/// pointer is in `rdi` as [`switch`] does, saving nothing (the finished
+/// one never runs again). Jumped to by [`trampoline`], on the finished
+/// context's stack, which nothing uses from here on.
+///
+/// # Safety
+/// As [`switch`]'s `load`; jumped to, never called.
+#[unsafe(naked)]
+unsafe extern "C" fn switch_last() {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        ".cfi_undefined rip",
+        "test dil, {fresh}",
+        "jnz 2f",
+        "mov rsp, rdi",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "ret",
+        "2:",
+        "lea rsp, [rdi - {fresh}]",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "add rsp, 8",
+        "jmp {trampoline}",
+        ".cfi_endproc",
+        fresh = const FRESH,
+        trampoline = sym trampoline,
+    )
+}
+
+/// The first code a new context runs ([`switch`] jumps here once it
+/// loaded the first frame): calls `r12(rbx)`, the body's entry and its
+/// address (see [`Context::prepare`]), which returns the stack pointer
+/// of the context to go on with, and makes the last switch to it
+/// ([`switch_last`]). Its unwind information says the caller's address is
+/// undefined: the end of the stack, where backtraces stop.
 ///
 /// The last switch is made here, from the frame the context started in,
 /// rather than from inside [`start`]: a green thread's calls and returns
-/// are then balanced from its first instruction to its last switch, and
+/// are then balanced from its first instruction to its last switch, so
 /// the return-stack buffer (the processor's prediction of returns) holds
 /// the frames of the context it goes back to. A switch from deep inside
 /// `start` left its never-returning calls there, and every return of the
@@ -187,31 +258,10 @@ unsafe extern "C" fn trampoline() {
         "mov rdi, rbx",
         "call r12",
         "mov rdi, rax",
-        "mov rsi, rdx",
-        "call {switch}",
-        "call {resumed}",
-        "ud2",
+        "jmp {last}",
         ".cfi_endproc",
-        switch = sym switch,
-        resumed = sym finished_context_resumed,
+        last = sym switch_last,
     )
-}
-
-/// What a finished context's [`start`] returns to [`trampoline`]: the
-/// arguments of its last [`switch`] (`rax` and `rdx` under the System V
-/// ABI).
-#[repr(C)]
-struct LastSwitch {
-    /// Where the finished context's stack pointer is saved (its record's).
-    save: *mut usize,
-    /// The stack pointer of the context to go on with.
-    load: usize,
-}
-
-/// A finished context was switched to: nothing can go on.
-extern "C" fn finished_context_resumed() -> ! {
-    crate::sys::write_stderr(b"moss: a finished green thread was resumed: aborting\n");
-    crate::sys::abort()
 }
 
 /// A green thread's machine context and its stack.
@@ -282,8 +332,9 @@ impl Context {
     }
 
     /// Moves `body` to the top of `stack` and makes below it the first
-    /// frame [`switch`] loads: registers that make [`trampoline`] call
-    /// [`start`] with the body's address.
+    /// frame [`switch`] loads (its stack pointer marked [`FRESH`]):
+    /// registers that make [`trampoline`] call [`start`] with the body's
+    /// address.
     ///
     /// # Safety
     /// As [`Context::new_scoped`]; `F` is at most [`INLINE_BODY`] bytes and
@@ -294,10 +345,10 @@ impl Context {
         debug_assert_eq!(top % 16, 0);
         let body_at = (top - size_of::<F>()) & !15;
         let sp = body_at - FIRST_FRAME;
-        let entry: unsafe extern "C" fn(*mut F) -> LastSwitch = start::<F>;
+        let entry: unsafe extern "C" fn(*mut F) -> usize = start::<F>;
         // r15, r14, r13, r12, rbx, rbp (in the order `switch` pops them),
-        // the trampoline as the address `switch` returns to, and zeros up
-        // to the body.
+        // the trampoline (skipped by `switch`, which jumps there: the
+        // address a debugger sees), and zeros up to the body.
         let frame: [usize; FIRST_FRAME / 8] = [
             0,
             0,
@@ -320,7 +371,7 @@ impl Context {
             (sp as *mut [usize; FIRST_FRAME / 8]).write(frame);
         }
         Context {
-            sp: Cell::new(sp),
+            sp: Cell::new(sp | FRESH),
             stack: Cell::new(Some(stack)),
             finished: Cell::new(false),
         }
@@ -355,12 +406,12 @@ impl Drop for Context {
 }
 
 /// A new context's first Rust frame: runs the body [`Context::prepare`]
-/// put at `body`, catching whatever it lets escape, and returns the last
-/// switch for [`trampoline`] to make.
+/// put at `body`, catching whatever it lets escape, and returns the stack
+/// pointer [`trampoline`] makes the last switch to.
 ///
 /// # Safety
 /// Called once, by [`trampoline`], with the address of that body.
-unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> LastSwitch {
+unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> usize {
     // The hub, or the green thread that handed off, made this one the
     // running one before switching; published now that its stack is in use.
     if let Some(me) = with_hub(Hub::running_ptr) {
@@ -377,27 +428,26 @@ unsafe extern "C" fn start<F: FnOnce()>(body: *mut F) -> LastSwitch {
 /// Marks the running green thread finished and picks where it switches
 /// for the last time: the next ready green thread or the hub (`Hub::exit`
 /// decides; its stack is given back once it is off it). [`trampoline`]
-/// makes that switch.
+/// makes that switch ([`switch_last`]).
 ///
-/// The switch it returns is sound to make: `load` is a suspended context
-/// of this OS thread (the hub's, suspended in `resume` while green
-/// threads run, or a ready green thread's, published as running), not
-/// this one; this stack's frames are dead from the switch on, nothing
-/// switches back to it (it is finished), and its record, where `save`
-/// points, outlives the switch (the hub holds it until it gives the
-/// stack back).
+/// The switch is sound to make: the stack pointer returned is a
+/// suspended context's of this OS thread (the hub's, suspended in
+/// `resume` while green threads run, or a ready green thread's, published
+/// as running), not this one's; this stack's frames are dead from the
+/// switch on, and nothing switches back to it (it is finished). Its
+/// record stays alive through the switch (the hub holds it until it
+/// gives the stack back), so RUNNING, which still names it, stays valid.
 #[inline(always)]
-fn exit() -> LastSwitch {
+fn exit() -> usize {
     let me = RUNNING.with(Cell::get);
     // SAFETY: non-null while a green thread runs, and alive (module
     // invariant); this green thread runs.
     let me = unsafe { me.as_ref() }.expect("a finished body ran in a green thread");
     me.context.finished.set(true);
-    let load = with_hub(|hub| hub.exit(me)).expect("moss: a green thread runs inside its hub");
-    LastSwitch {
-        save: me.context.sp.as_ptr(),
-        load,
-    }
+    // Its last stack pointer is dead from here on: a bug that resumed it
+    // would fault at once instead of running dead frames.
+    me.context.sp.set(0);
+    with_hub(|hub| hub.exit(me)).expect("moss: a green thread runs inside its hub")
 }
 
 /// Runs the green thread whose context's stack pointer is `sp`, which the
