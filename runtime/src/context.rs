@@ -181,16 +181,24 @@ unsafe extern "C" fn switch(save: *mut usize, load: usize) {
         ".cfi_restore_state",
         // A first frame: the same six registers, then the trampoline's
         // slot, skipped; from here on the new stack has no caller.
+        // (Absolute offsets: after `.cfi_restore_state` the assembler's
+        // running count is the other path's.)
         "lea rsp, [rsi - {fresh}]",
+        ".cfi_undefined rip",
         "pop r15",
+        ".cfi_def_cfa_offset 48",
         "pop r14",
+        ".cfi_def_cfa_offset 40",
         "pop r13",
+        ".cfi_def_cfa_offset 32",
         "pop r12",
+        ".cfi_def_cfa_offset 24",
         "pop rbx",
+        ".cfi_def_cfa_offset 16",
         "pop rbp",
+        ".cfi_def_cfa_offset 8",
         "add rsp, 8",
         ".cfi_def_cfa rsp, 0",
-        ".cfi_undefined rip",
         "jmp {trampoline}",
         ".cfi_endproc",
         fresh = const FRESH,
