@@ -97,6 +97,7 @@ impl Green {
     /// by `stack` (its guard page's range and usable size, see
     /// [`PooledStack::info`]); `me` is the `Weak` of the `Rc` it goes in
     /// (`Rc::new_cyclic`).
+    #[inline(always)]
     pub(crate) fn new(
         id: u64,
         name: Option<String>,

@@ -467,6 +467,7 @@ impl Hub {
     }
 
     /// Tells the monitor a named green thread's name.
+    #[inline]
     fn watch(&self, green: &Green) {
         if let (Some(monitor), Some(name)) = (&self.monitor, green.info.name.as_deref()) {
             monitor.named(green.info.id, name);
