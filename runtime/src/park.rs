@@ -177,6 +177,12 @@ impl WaitList {
         woken
     }
 
+    /// Whether the list holds no entry at all, not even one whose park
+    /// has ended (one load: the fast check before [`WaitList::wake_one`]).
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
     /// Whether any waiter is still waiting.
     pub fn has_waiters(&self) -> bool {
         self.waiters.iter().any(Unparker::is_waiting)

@@ -428,6 +428,26 @@ fn kill_and_timeout_of_semaphore_waiters_lose_no_permit() {
     assert_eq!(available, 1);
 }
 
+#[test]
+fn a_release_with_only_ended_waits_listed_keeps_the_permit_and_the_lock_free() {
+    // A waiter that gave up leaves its entry in the wait list: the release
+    // (and the unlock) finds no one to hand over to and must keep the
+    // permit (free the lock) rather than give it to the ended wait.
+    let (available, locked) = moss::run(|| {
+        let slots = Semaphore::new(1);
+        let held = slots.acquire();
+        assert!(slots.acquire_timeout(SHORT).is_none());
+        drop(held);
+        let mutex = Mutex::new(());
+        let guard = mutex.lock();
+        assert!(moss::timeout(SHORT, || drop(mutex.lock())).is_err());
+        drop(guard);
+        (slots.available(), mutex.is_locked())
+    });
+    assert_eq!(available, 1);
+    assert!(!locked);
+}
+
 // ---- Mutex ------------------------------------------------------------
 
 #[test]

@@ -124,7 +124,9 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn unlock(&self) {
-        if !self.waiters.borrow_mut().wake_one() {
+        // Uncontended, the list is empty: no mutable borrow (see
+        // `Semaphore::release`).
+        if self.waiters.borrow().is_empty() || !self.waiters.borrow_mut().wake_one() {
             self.locked.set(false);
         }
     }

@@ -107,7 +107,12 @@ impl Semaphore {
     }
 
     fn release(&self) {
-        if !self.waiters.borrow_mut().wake_one() {
+        // Uncontended, the list is empty: no mutable borrow. (With one, the
+        // compiler merged the borrow flag's reset and the count's update
+        // into a 16-byte read-modify-write, whose read waited for the
+        // acquire's 8-byte write of the count: 1.6 -> 8.6 ns per acquire
+        // and release.)
+        if self.waiters.borrow().is_empty() || !self.waiters.borrow_mut().wake_one() {
             self.permits.set(self.permits.get() + 1);
         }
     }
