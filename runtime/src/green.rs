@@ -13,6 +13,7 @@ use crate::context::{self, Context};
 use crate::local::Locals;
 use crate::park::{self, Interrupt, KillSignal, Unparker, Wake};
 use crate::sched;
+use crate::slot::AnySlot;
 use crate::stack::overflow::OverflowInfo;
 use crate::stack::StackInfo;
 use crate::time::Scopes;
@@ -90,6 +91,12 @@ pub(crate) struct Green {
     pub(crate) run_next: Cell<Option<Rc<Green>>>,
     /// Its `GreenLocal` values.
     pub(crate) locals: Locals,
+    /// What its function ended with (a `Result<T, JoinError>`), from its
+    /// end until [`JoinHandle::join`] takes it: kept in the record, so a
+    /// green thread costs one allocation.
+    result: AnySlot,
+    /// Its [`JoinHandle`] is gone: the result is dropped where it ends.
+    detached: Cell<bool>,
 }
 
 impl Green {
@@ -139,6 +146,8 @@ impl Green {
             slot: Cell::new(usize::MAX),
             run_next: Cell::new(None),
             locals: Locals::default(),
+            result: AnySlot::default(),
+            detached: Cell::new(false),
         }
     }
 
@@ -213,6 +222,10 @@ impl Drop for Green {
     /// past `moss::run`) they are dropped here, outside any green thread,
     /// a panic of theirs logged.
     fn drop(&mut self) {
+        // A result is taken by its handle's `join` or `drop`, and the
+        // handle keeps the record alive; should one still be here, it
+        // leaks rather than run its destructor wherever a record drops.
+        self.result.leak();
         let Some(values) = self.locals.take_all() else {
             return;
         };
@@ -390,18 +403,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
-/// Where a finished green thread leaves its result for [`JoinHandle::join`].
-struct Packet<T> {
-    result: RefCell<Option<Result<T, JoinError>>>,
-}
-
 /// An owned permission to join a green thread (wait for it to finish and
 /// take its value). Dropping it detaches the green thread, which runs on.
 ///
 /// Not `Send`: it belongs to the hub that spawned the green thread.
 pub struct JoinHandle<T> {
     thread: GreenThread,
-    packet: Rc<Packet<T>>,
+    /// Takes the `Result<T, JoinError>` the green thread's record holds
+    /// once it finished (`AnySlot::take`, made where `T: 'static` is
+    /// known, so `join` needs no such bound).
+    take: fn(&AnySlot) -> Option<Result<T, JoinError>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -419,17 +430,18 @@ impl<T> JoinHandle<T> {
     /// If a green thread joins itself, or on a thread with no hub while the
     /// target has not finished.
     pub fn join(self) -> Result<T, JoinError> {
-        if let Some(result) = self.packet.result.borrow_mut().take() {
+        let green = &self.thread.green;
+        if let Some(result) = (self.take)(&green.result) {
             return result;
         }
-        let joins_itself = sched::with_running(|me| std::ptr::eq(me, &*self.thread.green))
+        let joins_itself = sched::with_running(|me| std::ptr::eq(me, &**green))
             .expect("moss: JoinHandle::join called outside a green thread");
         assert!(!joins_itself, "moss: a green thread cannot join itself");
         loop {
             park::park_native_shielded("join", None, |unparker| {
-                *self.thread.green.join_waiter.borrow_mut() = Some(unparker);
+                *green.join_waiter.borrow_mut() = Some(unparker);
             });
-            if let Some(result) = self.packet.result.borrow_mut().take() {
+            if let Some(result) = (self.take)(&green.result) {
                 return result;
             }
         }
@@ -459,6 +471,16 @@ impl<T> JoinHandle<T> {
     /// The green thread's handle.
     pub fn thread(&self) -> &GreenThread {
         &self.thread
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the green thread: its result, if it has one already, is
+    /// dropped here; else it is dropped where the green thread ends.
+    fn drop(&mut self) {
+        let green = &self.thread.green;
+        green.detached.set(true);
+        green.result.clear();
     }
 }
 
@@ -537,18 +559,22 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let packet = Rc::new(Packet {
-            result: RefCell::new(None),
-        });
-        let their_packet = Rc::clone(&packet);
         let body = move || {
             // `run_body` does not unwind (it catches the function's panics
             // and those of the destructors it runs), so a result is always
-            // stored and the joiner woken. Dropping the packet may drop
-            // the result, when the handle is gone; the context's entry
-            // catches a panic of that.
+            // stored (or dropped) and the joiner woken. It is dropped here
+            // when the handle is gone; the context's entry catches a panic
+            // of that.
             let result = run_body(f);
-            *their_packet.result.borrow_mut() = Some(result);
+            let unwanted = sched::with_running(|me| {
+                if me.detached.get() {
+                    Some(result)
+                } else {
+                    me.result.put(result);
+                    None
+                }
+            });
+            drop(unwanted);
         };
         let green = sched::with_current(|hub| {
             hub.spawn(self.name, self.stack_size, |stack| {
@@ -560,7 +586,7 @@ impl Builder {
         })??;
         Ok(JoinHandle {
             thread: GreenThread { green },
-            packet,
+            take: AnySlot::take::<Result<T, JoinError>>,
             _not_send: PhantomData,
         })
     }

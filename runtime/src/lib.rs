@@ -25,9 +25,9 @@
 //! one OS thread.
 
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
-// `unsafe` lives in three modules, each saying why in its first doc line:
-// the coroutine contexts, the stack pool (with the overflow reporter) and
-// the platform calls.
+// `unsafe` lives in four modules, each saying why in its first doc line:
+// the coroutine contexts, the stack pool (with the overflow reporter), the
+// green threads' inline result slot and the platform calls.
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
@@ -41,6 +41,8 @@ mod offload;
 pub mod park;
 mod remote;
 mod sched;
+#[allow(unsafe_code)]
+mod slot;
 #[allow(unsafe_code)]
 mod stack;
 mod stats;

@@ -312,3 +312,117 @@ fn a_closure_that_captures_a_large_value_can_be_spawned_and_run() {
     });
     assert_eq!(sum, 3 * 8192 + 7 * 4096);
 }
+
+#[test]
+fn results_of_every_size_and_alignment_are_joined() {
+    #[derive(Debug, PartialEq)]
+    #[repr(align(64))]
+    struct Aligned(u8);
+    moss::run(|| {
+        assert_eq!(moss::spawn(|| 7u8).join().unwrap(), 7);
+        moss::spawn(|| ()).join().unwrap();
+        let text = moss::spawn(|| String::from("moss")).join().unwrap();
+        assert_eq!(text, "moss");
+        let wide = moss::spawn(|| [9u64; 16]).join().unwrap();
+        assert_eq!(wide, [9; 16]);
+        let aligned = moss::spawn(|| Aligned(5)).join().unwrap();
+        assert_eq!(aligned, Aligned(5));
+        assert_eq!(std::ptr::from_ref(&aligned) as usize % 64, 0);
+        let shared = Rc::new(3);
+        let theirs = Rc::clone(&shared);
+        let back = moss::spawn(move || theirs).join().unwrap();
+        assert!(Rc::ptr_eq(&back, &shared));
+    });
+}
+
+/// Records, when dropped, the green thread it was dropped in.
+struct DropsIn(Rc<RefCell<Vec<Option<u64>>>>);
+
+impl Drop for DropsIn {
+    fn drop(&mut self) {
+        let id = moss::try_current().map(|me| me.id().as_u64().get());
+        self.0.borrow_mut().push(id);
+    }
+}
+
+#[test]
+fn a_result_is_dropped_once_where_its_owner_lets_go_of_it() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&log);
+    let (root, detached_early) = moss::run(move || {
+        let root = moss::current().id().as_u64().get();
+        // Joined: the joiner owns it.
+        let joined = moss::spawn({
+            let log = Rc::clone(&seen);
+            move || DropsIn(log)
+        });
+        drop(joined.join().unwrap());
+        // The handle dropped before the green thread ends: dropped as it
+        // ends, in that green thread (where its destructor may block).
+        let early = moss::spawn({
+            let log = Rc::clone(&seen);
+            move || {
+                moss::yield_now();
+                DropsIn(log)
+            }
+        });
+        let early_id = early.thread().id().as_u64().get();
+        drop(early);
+        moss::sleep(Duration::from_millis(1));
+        // The handle dropped after it ended: dropped with the handle.
+        let late = moss::spawn({
+            let log = Rc::clone(&seen);
+            move || DropsIn(log)
+        });
+        moss::sleep(Duration::from_millis(1));
+        assert!(late.is_finished());
+        assert_eq!(seen.borrow().len(), 2);
+        drop(late);
+        (root, early_id)
+    });
+    assert_eq!(
+        *log.borrow(),
+        [Some(root), Some(detached_early), Some(root)]
+    );
+}
+
+#[test]
+fn a_forgotten_handle_leaks_its_result_like_std() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&log);
+    moss::run(move || {
+        let handle = moss::spawn(move || DropsIn(seen));
+        moss::sleep(Duration::from_millis(1));
+        assert!(handle.is_finished());
+        std::mem::forget(handle);
+    });
+    // The handle held the record, and the record the result: both leak,
+    // as a forgotten `std::thread::JoinHandle` leaks its result.
+    assert!(log.borrow().is_empty());
+    assert_eq!(Rc::strong_count(&log), 2);
+}
+
+#[test]
+fn a_detached_result_whose_destructor_blocks_and_panics_ends_its_green_thread_cleanly() {
+    struct SleepsThenPanics(Rc<Cell<bool>>);
+    impl Drop for SleepsThenPanics {
+        fn drop(&mut self) {
+            moss::sleep(Duration::from_millis(1));
+            self.0.set(true);
+            panic!("the result's destructor panicked");
+        }
+    }
+    let dropped = moss::run(|| {
+        let dropped = Rc::new(Cell::new(false));
+        let theirs = Rc::clone(&dropped);
+        drop(moss::spawn(move || {
+            moss::yield_now();
+            SleepsThenPanics(theirs)
+        }));
+        moss::sleep(Duration::from_millis(20));
+        // The hub goes on.
+        assert_eq!(moss::spawn(|| 1).join().unwrap(), 1);
+        dropped.get()
+    });
+    assert!(dropped);
+}
