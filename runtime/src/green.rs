@@ -410,9 +410,13 @@ fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 pub struct JoinHandle<T> {
     thread: GreenThread,
     /// Takes the `Result<T, JoinError>` the green thread's record holds
-    /// once it finished (`AnySlot::take`, made where `T: 'static` is
-    /// known, so `join` needs no such bound).
+    /// once it finished: `AnySlot::take` for the `T` that `spawn` stored,
+    /// made there, where `T: 'static` is known, so `join` needs no such
+    /// bound.
     take: fn(&AnySlot) -> Option<Result<T, JoinError>>,
+    /// Invariant in `T`, as `std::thread::JoinHandle` is (a handle
+    /// coerced to another `T` would never find its result).
+    _invariant: PhantomData<Cell<T>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -444,6 +448,12 @@ impl<T> JoinHandle<T> {
             if let Some(result) = (self.take)(&green.result) {
                 return result;
             }
+            // A green thread retires after it stored its result: waiting
+            // on would be waiting forever.
+            assert!(
+                green.state.get() != State::Done,
+                "moss: a finished green thread left no result to join (a bug in moss)"
+            );
         }
     }
 
@@ -570,6 +580,8 @@ impl Builder {
                 if me.detached.get() {
                     Some(result)
                 } else {
+                    // Written once: `put` drops nothing here.
+                    debug_assert!(!me.result.is_full());
                     me.result.put(result);
                     None
                 }
@@ -587,6 +599,7 @@ impl Builder {
         Ok(JoinHandle {
             thread: GreenThread { green },
             take: AnySlot::take::<Result<T, JoinError>>,
+            _invariant: PhantomData,
             _not_send: PhantomData,
         })
     }

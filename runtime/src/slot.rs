@@ -1,10 +1,12 @@
-//! An inline place for one value of any `'static` type, checked by `TypeId` when taken (unsafe): a green thread's result without an allocation of its own.
+//! An inline place for one value of any `'static` type, checked by `TypeId` when taken (a safe API over unsafe storage): a green thread's result without an allocation of its own.
 //!
 //! [`AnySlot`] is a `RefCell<Option<Box<dyn Any>>>` whose small values
-//! (at most [`INLINE`] bytes, aligned to at most 8) live in the slot
-//! itself; a larger or more aligned one is boxed and its box lives there.
-//! The green-thread record carries one, so spawning a green thread whose
-//! result is small allocates the record and nothing else.
+//! (at most [`INLINE`] bytes, aligned to at most a word) live in the
+//! slot itself; a larger or more aligned one is boxed and its box lives
+//! there. The green-thread record carries one, so spawning a green thread
+//! whose result is small allocates the record and nothing else (the slot
+//! holds a `Result<T, JoinError>`: a `T` of up to 24 bytes, such as a
+//! `u64`, a `String` or a `Vec`, stays inline).
 //!
 //! ```text
 //!   AnySlot { ty: TypeId, drop: Option<fn>, bytes: [usize; 4] }
@@ -130,7 +132,10 @@ impl AnySlot {
 
 impl Drop for AnySlot {
     fn drop(&mut self) {
-        self.clear();
+        // As in `put`: a destructor may put another value there.
+        while self.is_full() {
+            self.clear();
+        }
     }
 }
 

@@ -426,3 +426,19 @@ fn a_detached_result_whose_destructor_blocks_and_panics_ends_its_green_thread_cl
     });
     assert!(dropped);
 }
+
+#[test]
+fn results_of_function_pointer_types_are_joined() {
+    // Higher-ranked and plain function pointers have distinct types; the
+    // handle finds the one its green thread stored.
+    fn first(bytes: &u8) -> u8 {
+        *bytes
+    }
+    let value = moss::run(|| {
+        let handle: moss::JoinHandle<for<'a> fn(&'a u8) -> u8> =
+            moss::spawn(|| first as fn(&u8) -> u8);
+        let f = handle.join().unwrap();
+        f(&7)
+    });
+    assert_eq!(value, 7);
+}
