@@ -1,9 +1,11 @@
-//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|pair|same|chan|spawn]`.
+//! Micro-loop for profiling the switch path: `yield_loop [N] [yield|pair|same|chan|spawn|echo]`.
 //!
 //! `pair`: two green threads yield to each other, each from a loop of its
 //! own; `same`: from one function both call (a return into the same code
 //! after every hand-off, as a server's connections have); `chan`: a
-//! `sync::local` channel round trip, both relaying from one function.
+//! `sync::local` channel round trip, both relaying from one function;
+//! `echo`: a 64-byte echo round trip over loopback TCP (`moss::net`),
+//! client and server green threads on one hub.
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -25,6 +27,14 @@ fn main() {
         });
         println!(
             "local channel round trip, same code: {:.1} ns",
+            t.as_nanos() as f64 / n as f64
+        );
+        return;
+    }
+    if what == "echo" {
+        let t = moss::run(|| echo(n));
+        println!(
+            "echo round trip, one hub: {:.1} ns",
             t.as_nanos() as f64 / n as f64
         );
         return;
@@ -105,4 +115,35 @@ fn relay(rx: &moss::sync::local::Receiver<u64>, tx: &moss::sync::local::Sender<u
         let value = rx.recv().unwrap();
         tx.send(std::hint::black_box(value)).unwrap();
     }
+}
+
+/// `n` 64-byte echo round trips between two green threads over loopback.
+fn echo(n: u64) -> std::time::Duration {
+    use std::io::{Read, Write};
+    let listener = moss::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = moss::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut buf = [0; 4096];
+        loop {
+            match stream.read(&mut buf).unwrap() {
+                0 => return,
+                n => stream.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    let mut client = moss::net::TcpStream::connect(addr).unwrap();
+    client.set_nodelay(true).unwrap();
+    let message = [7u8; 64];
+    let mut back = [0u8; 64];
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        client.write_all(&message).unwrap();
+        client.read_exact(&mut back).unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(client);
+    server.join().unwrap();
+    elapsed
 }

@@ -343,7 +343,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
         {
             return self.io(Interest::Readable, op);
         }
-        let polls = moss_runtime::stats().polls;
+        let polls = moss_runtime::io::polls();
         let drained = self.registered_entry(|entry| {
             (entry.read_blocked_at == polls + 1).then(|| Arc::clone(&entry.registration))
         });
@@ -357,7 +357,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
             None => self.io(Interest::Readable, &mut op)?,
         };
         if 0 < read && read < len {
-            let polls = moss_runtime::stats().polls;
+            let polls = moss_runtime::io::polls();
             let _ = self.with_entry(|entry| {
                 if !entry.registration.reported_exception() {
                     entry.read_blocked_at = polls + 1;
@@ -438,7 +438,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     if in_hub() {
-                        let polls = moss_runtime::stats().polls;
+                        let polls = moss_runtime::io::polls();
                         // Without a registration `readable` asks the
                         // socket first, which is always correct.
                         let _ = self.with_entry(|entry| entry.read_blocked_at = polls + 1);
@@ -476,7 +476,7 @@ impl<T: AsFd + AsRawFd> Source<T> {
             return self.emulate_blocking(Interest::Readable, timeout, peek);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let polls = moss_runtime::stats().polls;
+        let polls = moss_runtime::io::polls();
         let (registration, unnoticed) = self.with_entry(|entry| {
             let unnoticed = entry.read_blocked_at != polls + 1;
             (Arc::clone(&entry.registration), unnoticed)

@@ -30,6 +30,16 @@ use crate::sched::{self, HubId};
 /// The token reserved for cross-thread wake-ups of the hub.
 pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
 
+/// Times this OS thread's hub has polled for I/O readiness
+/// ([`Stats::polls`](crate::Stats::polls)), read alone: one load, cheap
+/// enough for every I/O call (`moss::stats()` gathers every counter). Two
+/// readings that are equal tell that the hub did not poll in between, so
+/// no readiness event was taken from epoll meanwhile. 0 outside a hub.
+#[inline]
+pub fn polls() -> u64 {
+    sched::with_current(|hub| hub.counters.polls.get()).unwrap_or(0)
+}
+
 /// Which readiness a green thread waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interest {

@@ -131,3 +131,18 @@ fn a_deadlock_is_reported_with_who_waits_on_what() {
         "{message}"
     );
 }
+
+#[test]
+fn polls_counts_the_hubs_polls_alone_and_is_zero_outside_a_hub() {
+    assert_eq!(moss::io::polls(), 0);
+    moss::run(|| {
+        let before = moss::io::polls();
+        assert_eq!(before, moss::stats().polls);
+        // Nothing else is ready: the hub polls (with a timeout) to sleep.
+        moss::sleep(Duration::from_millis(1));
+        let after = moss::io::polls();
+        assert!(after > before, "{before} -> {after}");
+        assert_eq!(after, moss::stats().polls);
+    });
+    assert_eq!(moss::io::polls(), 0);
+}
