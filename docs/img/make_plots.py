@@ -10,8 +10,8 @@ HERE = "docs/img/"
 
 # Memory per parked unit (cargo bench --bench parked).
 kinds = ["moss green thread\n(1,000,000 parked)", "may coroutine\n(30,000 parked)", "OS thread\n(10,000 parked)"]
-kib = [4.38, 8.52, 9.62]
-vmas = [10, 60012, 40030]
+kib = [4.45, 8.51, 9.61]
+vmas = [9, 60012, 40030]
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
 bars = left.bar(kinds, kib, color=["#2a7", "#999", "#c66"])
 left.set_ylabel("resident KiB per parked unit")
@@ -25,15 +25,19 @@ right.bar_label(bars)
 fig.tight_layout()
 fig.savefig(HERE + "parked.png", dpi=110)
 
-# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-11-30 20:18 UTC).
+# Switch and spawn costs (cargo bench --bench runtime, one run, 2026-12-01 02:55 UTC).
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-bars = left.bar(["moss", "may", "tokio"], [43.0, 131.9, 476], color=["#2a7", "#999", "#36c"])
+bars = left.bar(
+    ["moss\nsame code", "moss\ntwo loops", "may", "tokio"],
+    [22.0, 45.2, 132.9, 460.6],
+    color=["#2a7", "#7c9", "#999", "#36c"],
+)
 left.set_ylabel("ns per round trip")
-left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: 14,200 ns)")
+left.set_title("Yield round trip, two green threads / tasks\n(std mpsc between OS threads: ~16,000 ns)")
 left.bar_label(bars, fmt="%.1f")
 bars = right.bar(
     ["moss", "tokio\nspawn_local", "may", "std::thread"],
-    [0.1542, 0.609, 1.076, 43.9],
+    [0.0939, 0.605, 1.093, 48.2],
     color=["#2a7", "#36c", "#999", "#c66"],
 )
 right.set_yscale("log")
