@@ -442,6 +442,11 @@ impl<T> JoinHandle<T> {
             .expect("moss: JoinHandle::join called outside a green thread");
         assert!(!joins_itself, "moss: a green thread cannot join itself");
         loop {
+            // A join cut short (a kill, an elapsed `moss::timeout`) takes
+            // its unparker back out of the target's slot, rather than
+            // leave it there, holding this green thread's record, until
+            // the target ends.
+            let _registered = LeaveJoin(green);
             park::park_native_shielded("join", None, |unparker| {
                 *green.join_waiter.borrow_mut() = Some(unparker);
             });
@@ -481,6 +486,20 @@ impl<T> JoinHandle<T> {
     /// The green thread's handle.
     pub fn thread(&self) -> &GreenThread {
         &self.thread
+    }
+}
+
+/// Clears a target's join slot when a join's park ends (see
+/// [`JoinHandle::join`]): after a wake-up it is empty already (the target
+/// took the unparker to wake it) or refilled by the next park.
+struct LeaveJoin<'a>(&'a Green);
+
+impl Drop for LeaveJoin<'_> {
+    fn drop(&mut self) {
+        // Dropped after the borrow ends: the unparker holds a handle on
+        // the joiner, which is running, so this drop frees nothing.
+        let stale = self.0.join_waiter.borrow_mut().take();
+        drop(stale);
     }
 }
 
@@ -735,4 +754,33 @@ where
     Builder::new()
         .spawn(f)
         .unwrap_or_else(|err| panic!("moss::spawn failed: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_join_cut_short_leaves_no_unparker_in_its_target() {
+        crate::run(|| {
+            // Cut short by a kill.
+            let target = crate::spawn(|| crate::sleep(Duration::from_millis(50)));
+            let green = Rc::clone(&target.thread().green);
+            let joiner = crate::spawn(move || {
+                let _ = target.join();
+            });
+            crate::yield_now();
+            assert!(green.join_waiter.borrow().is_some(), "the joiner waits");
+            joiner.kill();
+            assert!(joiner.join().unwrap_err().is_killed());
+            assert!(green.join_waiter.borrow().is_none());
+            // Cut short by an elapsed `moss::timeout`.
+            let target = crate::spawn(|| crate::sleep(Duration::from_millis(50)));
+            let green = Rc::clone(&target.thread().green);
+            let joined = crate::timeout(Duration::from_millis(1), move || target.join());
+            assert!(joined.is_err());
+            assert!(green.join_waiter.borrow().is_none());
+        });
+    }
 }
