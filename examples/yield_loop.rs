@@ -25,18 +25,12 @@ fn main() {
             echo.join().unwrap();
             elapsed
         });
-        println!(
-            "local channel round trip, same code: {:.1} ns",
-            t.as_nanos() as f64 / n as f64
-        );
+        report("local channel round trip, same code", t, n);
         return;
     }
     if what == "echo" {
         let t = moss::run(|| echo(n));
-        println!(
-            "echo round trip, one hub: {:.1} ns",
-            t.as_nanos() as f64 / n as f64
-        );
+        report("echo round trip, one hub", t, n);
         return;
     }
     if what != "spawn" && what != "pair" && what != "same" {
@@ -47,7 +41,7 @@ fn main() {
             }
             start.elapsed()
         });
-        println!("yield alone: {:.1} ns", t.as_nanos() as f64 / n as f64);
+        report("yield alone", t, n);
     }
     if what == "pair" || what.is_empty() {
         let t = moss::run(|| {
@@ -65,10 +59,7 @@ fn main() {
             other.join().unwrap();
             elapsed
         });
-        println!(
-            "yield pair round trip: {:.1} ns",
-            t.as_nanos() as f64 / n as f64
-        );
+        report("yield pair round trip", t, n);
     }
     if what == "same" || what.is_empty() {
         let t = moss::run(|| {
@@ -80,10 +71,7 @@ fn main() {
             other.join().unwrap();
             elapsed
         });
-        println!(
-            "yield pair round trip, same code: {:.1} ns",
-            t.as_nanos() as f64 / n as f64
-        );
+        report("yield pair round trip, same code", t, n);
     }
     if what != "yield" && what != "pair" && what != "same" {
         let t = moss::run(|| {
@@ -93,10 +81,7 @@ fn main() {
             }
             start.elapsed()
         });
-        println!(
-            "spawn+join: {:.1} ns",
-            t.as_nanos() as f64 / (n / 10) as f64
-        );
+        report("spawn+join", t, n / 10);
     }
 }
 
@@ -146,4 +131,9 @@ fn echo(n: u64) -> std::time::Duration {
     drop(client);
     server.join().unwrap();
     elapsed
+}
+
+/// Prints the time per operation of a run of `ops` operations.
+fn report(what: &str, elapsed: std::time::Duration, ops: u64) {
+    println!("{what}: {:.1} ns", elapsed.as_nanos() as f64 / ops as f64);
 }

@@ -210,7 +210,7 @@ impl StackPool {
     pub(crate) fn trim(&self) {
         let inner = &self.inner;
         inner.discard_pending();
-        let page = sys::page_size();
+        let page = inner.page;
         let keep = page.min(inner.stack_size);
         let ranges: Vec<(usize, usize)> = inner
             .free
@@ -251,7 +251,7 @@ impl StackPool {
             let mapping = Mapping::reserve(slots * inner.slot_size)?;
             // All the slab's guards at once, when they cost no mapping.
             let guarded = inner.guard.get() == GuardKind::Madvise && {
-                let page = sys::page_size();
+                let page = inner.page;
                 let guards: Vec<(usize, usize)> = (0..slots)
                     .map(|slot| (mapping.start() + slot * inner.slot_size, page))
                     .collect();
@@ -278,7 +278,7 @@ impl StackPool {
         // SAFETY: the guard page is the first page of a slot of a mapping
         // this pool owns, and the slot was never handed out, so no Rust
         // object lives there.
-        let kind = unsafe { sys::install_guard(start, sys::page_size(), inner.guard.get())? };
+        let kind = unsafe { sys::install_guard(start, inner.page, inner.guard.get())? };
         slab.used += 1;
         if kind != inner.guard.get()
             || (kind == GuardKind::Mprotect && inner.budget.map_limit.get().is_none())
@@ -401,7 +401,7 @@ impl PoolInner {
         if pending.is_empty() {
             return;
         }
-        let page = sys::page_size();
+        let page = self.page;
         let ranges: Vec<(usize, usize)> = pending
             .iter()
             .map(|&top| (self.slot_start(top) + page, self.slot_size - page))
